@@ -1,0 +1,25 @@
+"""Shared fixtures: run a policy the sync way or the async way with one test body."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture(params=["sync", "async"])
+def mode(request: pytest.FixtureRequest) -> str:
+    """Run the test once through ``call`` and once through ``acall``."""
+    return str(request.param)
+
+
+async def run(mode: str, policy: Any, fn: Callable[..., Any], *args: Any) -> Any:
+    """Call the sync ``fn`` through ``policy.call``, or an async twin through ``policy.acall``."""
+    if mode == "sync":
+        return policy.call(fn, *args)
+
+    async def afn(*a: Any) -> Any:
+        return fn(*a)
+
+    return await policy.acall(afn, *args)
