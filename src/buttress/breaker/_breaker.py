@@ -11,6 +11,7 @@ from buttress import events
 from buttress._clock import SYSTEM_CLOCK, Clock
 from buttress._options import ExceptionSpec, duration
 from buttress._policy import Policy
+from buttress._wrap import GENERIC, compile_wrapper, signature_of
 from buttress.breaker._core import NO_PERMIT, BreakerCore
 from buttress.breaker._state import BreakerOptions, BreakerSnapshot, BreakerState
 from buttress.breaker._window import TimeWindow
@@ -31,6 +32,40 @@ T = TypeVar("T")
 _CLOSED = BreakerState.CLOSED
 # Builds a rejection without running a Python __init__ (see RejectedError).
 _new_error = BaseException.__new__
+
+# The decorator's wrappers, compiled with the decorated function's parameters (buttress._wrap).
+_SYNC_WRAPPER = """
+def _bt_wrapper({params}):
+    if _bt_breaker._fast:
+        try:
+            _bt_result = _bt_fn({call})
+        except BaseException as _bt_exc:
+            _bt_settle_error(_bt_exc, _bt_NO_PERMIT, 0.0)
+            raise
+        next(_bt_seq)
+        return _bt_result
+    _bt_wait = _bt_breaker._reject_until - _bt_monotonic()
+    if _bt_wait > 0:
+        next(_bt_rejected)
+        raise _bt_new_error(_bt_CircuitOpenError, _bt_name, _bt_wait)
+    return _bt_call(_bt_fn, {call})
+"""
+_ASYNC_WRAPPER = """
+async def _bt_wrapper({params}):
+    if _bt_breaker._fast:
+        try:
+            _bt_result = await _bt_fn({call})
+        except BaseException as _bt_exc:
+            _bt_settle_error(_bt_exc, _bt_NO_PERMIT, 0.0)
+            raise
+        next(_bt_seq)
+        return _bt_result
+    _bt_wait = _bt_breaker._reject_until - _bt_monotonic()
+    if _bt_wait > 0:
+        next(_bt_rejected)
+        raise _bt_new_error(_bt_CircuitOpenError, _bt_name, _bt_wait)
+    return await _bt_call(_bt_fn, {call})
+"""
 
 
 class CircuitBreaker(BreakerCore, Policy):
@@ -177,50 +212,26 @@ class CircuitBreaker(BreakerCore, Policy):
 
     def __call__(self, fn: Callable[P, Any]) -> Callable[P, Any]:
         """Decorate a sync or async function; the closed-state path is inlined in the wrapper."""
-        breaker = self
-        seq = self._seq
-        settle_error = self._settle_error
-        monotonic, name, rejected = self._clock.monotonic, self.name, self._count_rejected
-        if inspect.iscoroutinefunction(fn):
-            acall = self.acall
-
-            @functools.wraps(fn)
-            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-                if breaker._fast:
-                    try:
-                        result = await fn(*args, **kwargs)
-                    except BaseException as exc:
-                        settle_error(exc, NO_PERMIT, 0.0)
-                        raise
-                    next(seq)
-                    return result
-                wait = breaker._reject_until - monotonic()
-                if wait > 0:
-                    next(rejected)
-                    raise _new_error(CircuitOpenError, name, wait)
-                return await acall(fn, *args, **kwargs)
-
-            return async_wrapper
-
-        call = self.call
-
-        @functools.wraps(fn)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-            if breaker._fast:
-                try:
-                    result = fn(*args, **kwargs)
-                except BaseException as exc:
-                    settle_error(exc, NO_PERMIT, 0.0)
-                    raise
-                next(seq)
-                return result
-            wait = breaker._reject_until - monotonic()
-            if wait > 0:
-                next(rejected)
-                raise _new_error(CircuitOpenError, name, wait)
-            return call(fn, *args, **kwargs)
-
-        return wrapper
+        is_async = inspect.iscoroutinefunction(fn)
+        names = {
+            "_bt_breaker": self,
+            "_bt_fn": fn,
+            "_bt_seq": self._seq,
+            "_bt_settle_error": self._settle_error,
+            "_bt_monotonic": self._clock.monotonic,
+            "_bt_name": self.name,
+            "_bt_rejected": self._count_rejected,
+            "_bt_new_error": _new_error,
+            "_bt_CircuitOpenError": CircuitOpenError,
+            "_bt_NO_PERMIT": NO_PERMIT,
+            "_bt_call": self.acall if is_async else self.call,
+        }
+        sig = signature_of(fn)
+        if sig is None:
+            sig = GENERIC
+        template = _ASYNC_WRAPPER if is_async else _SYNC_WRAPPER
+        wrapper = compile_wrapper(fn, sig, template, names, "breaker")
+        return functools.wraps(fn)(wrapper)
 
     def _enter(self, now: float) -> tuple[int, float]:
         try:

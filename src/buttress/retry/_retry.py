@@ -15,6 +15,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 from buttress._clock import SYSTEM_CLOCK, Clock
 from buttress._options import Duration, optional_duration
+from buttress._wrap import GENERIC, compile_wrapper, signature_of
 from buttress.retry._backoff import _RNG, Backoff
 from buttress.retry._budget import RetryBudget
 from buttress.retry._core import RetryCore, _CallState
@@ -163,42 +164,20 @@ class Retry(RetryCore):
 
     def __call__(self, fn: Callable[P, Any]) -> Callable[P, Any]:
         """Decorate a sync or async function so that every call is retried as configured."""
-        retry = self
-        guarded, on_result, slots = self._guarded, self._on_result, self._slots
-
-        if inspect.iscoroutinefunction(fn):
-
-            @functools.wraps(fn)
-            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-                started = retry._enter() if guarded else 0.0
-                try:
-                    result = await fn(*args, **kwargs)
-                except Exception as exc:
-                    state = _CallState(started, slots, exc, None)
-                else:
-                    if on_result is None or not on_result(result):
-                        retry._fast += 1
-                        return result
-                    state = _CallState(started, slots, None, result)
-                return await retry._aresume(state, fn, args, kwargs)
-
-            return async_wrapper
-
-        @functools.wraps(fn)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-            started = retry._enter() if guarded else 0.0
-            try:
-                result = fn(*args, **kwargs)
-            except Exception as exc:
-                state = _CallState(started, slots, exc, None)
-            else:
-                if on_result is None or not on_result(result):
-                    retry._fast += 1
-                    return result
-                state = _CallState(started, slots, None, result)
-            return retry._resume(state, fn, args, kwargs)
-
-        return wrapper
+        is_async = inspect.iscoroutinefunction(fn)
+        names = {
+            "_bt_retry": self,
+            "_bt_fn": fn,
+            "_bt_on_result": self._on_result,
+            "_bt_slots": self._slots,
+            "_bt_CallState": _CallState,
+            "_bt_resume": self._aresume if is_async else self._resume,
+        }
+        template = _wrapper_source(
+            is_async=is_async, guarded=self._guarded, judged=self._on_result is not None
+        )
+        sig = signature_of(fn) or GENERIC
+        return functools.wraps(fn)(compile_wrapper(fn, sig, template, names, "retry"))
 
     def _enter(self) -> float:
         """Deposit in the budget and note the start time, when either is configured."""
@@ -255,6 +234,35 @@ class Retry(RetryCore):
                 continue
             self._slow_successes += 1
             return result
+
+
+_WRAPPER = """
+{aw}def _bt_wrapper({{params}}):
+    {enter}
+    try:
+        _bt_result = {ait}_bt_fn({{call}})
+    except Exception as _bt_exc:
+        _bt_state = _bt_CallState({started}, _bt_slots, _bt_exc, None)
+    else:
+        {judge}
+            _bt_retry._fast += 1
+            return _bt_result
+        _bt_state = _bt_CallState({started}, _bt_slots, None, _bt_result)
+    return {ait}_bt_resume(_bt_state, _bt_fn, {{args}}, {{kwargs}})
+"""
+
+
+def _wrapper_source(*, is_async: bool, guarded: bool, judged: bool) -> str:
+    """The decorator's wrapper (compiled by ``buttress._wrap`` with the function's parameters):
+    the first attempt inline, the rest in ``_resume``/``_aresume``; the start time and the
+    result check are left out when not configured."""
+    return _WRAPPER.format(
+        aw="async " if is_async else "",
+        ait="await " if is_async else "",
+        enter="_bt_started = _bt_retry._enter()" if guarded else "pass",
+        started="_bt_started" if guarded else "0.0",
+        judge="if not _bt_on_result(_bt_result):" if judged else "if True:",
+    )
 
 
 def _http_error_predicate(httpx: Any) -> Callable[[BaseException], bool]:
