@@ -531,3 +531,24 @@ async def test_liveness_runs_process_and_event_loop_lag_only() -> None:
     assert report.checks["event_loop"].result.observed_unit == "ms"
     registry.add(lambda: True, name="event_loop", component_type="system", groups="liveness")
     assert len(registry.checks("liveness")) == 2
+
+
+async def test_fresh_until_says_how_long_the_cached_results_hold() -> None:
+    """Before a first result there is no horizon; after it, the earliest expiry; the
+    generation changes with every result and every added or removed check."""
+    clock = ManualClock(start=50.0)
+    registry = HealthRegistry(clock=clock)
+    for check in registry.checks():
+        registry.remove(check.name)
+    registry.add(lambda: True, name="a", ttl=10.0)
+    registry.add(lambda: True, name="b", ttl=4.0)
+    generation, until = registry.fresh_until("readiness")
+    assert until == float("-inf")
+    await registry.run("readiness")
+    after_run, until = registry.fresh_until("readiness")
+    assert after_run > generation
+    assert until == 54.0
+    registry.add(lambda: True, name="c", ttl=0)
+    assert registry.fresh_until("readiness") == (after_run + 1, float("-inf"))
+    registry.remove("c")
+    assert registry.generation == after_run + 2

@@ -153,3 +153,44 @@ async def test_default_health_registry_has_a_liveness_check(
     assert live.status_code == 200
     assert "process:uptime" in live.json()["checks"]  # and whatever else is built in
     assert ready.json() == {"status": "pass", "checks": {}}
+
+
+async def test_probe_reuses_its_body_only_while_the_results_are_fresh(
+    app: Starlette, health: HealthRegistry, clock: ManualClock
+) -> None:
+    """The stored readiness body is served without running the checks while they are fresh; a
+    new result, an expired ttl or a new check renders it again."""
+    state = {"ok": True, "calls": 0}
+
+    async def flaky() -> bool:
+        state["calls"] += 1
+        return bool(state["ok"])
+
+    health.add(flaky, component_type="component", ttl=10.0)
+    await health.run(fresh=True)
+    async with client_for(app) as client:
+        first = await client.get("/health/ready")
+        assert first.json()["status"] == "pass"
+        state["ok"] = False
+        clock.advance(5)  # still fresh: the stored body, and no run was started
+        assert (await client.get("/health/ready")).content == first.content
+        for _ in range(100):
+            await asyncio.sleep(0)
+        assert state["calls"] == 1
+        clock.advance(6)  # past the ttl: the stale result is served and a refresh starts
+        await client.get("/health/ready")
+        for _ in range(100):
+            await asyncio.sleep(0)
+        failed = await client.get("/health/ready")
+        assert failed.status_code == 503
+        assert failed.json()["status"] == "fail"
+        state["ok"] = True
+        await health.run(fresh=True)  # a new result: rendered again at once
+        assert (await client.get("/health/ready")).status_code == 200
+
+        async def extra() -> bool:
+            return False
+
+        health.add(extra, component_type="component", ttl=10.0)
+        await health.run(fresh=True)
+        assert (await client.get("/health/ready")).status_code == 503

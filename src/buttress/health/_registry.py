@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
+import math
 import threading
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
@@ -84,6 +85,7 @@ class HealthRegistry:
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
         self._groups: dict[str | None, tuple[_Entry, ...]] = {}
+        self._generation = 0  # bumped by every new result and every change of the checks
         self._created = self.clock.monotonic()
         self.add(
             self._process,
@@ -142,6 +144,7 @@ class HealthRegistry:
                 raise ConfigError("name", check.name, "is already a registered health check")
             self._entries[check.name] = _Entry(check)
             self._groups = {}
+            self._generation += 1
         return check
 
     @overload
@@ -168,6 +171,7 @@ class HealthRegistry:
         with self._lock:
             entry = self._entries.pop(name)
             self._groups = {}
+            self._generation += 1
         return entry.check
 
     def checks(self, group: str | None = None) -> tuple[Check, ...]:
@@ -199,6 +203,23 @@ class HealthRegistry:
                 groups[group] = selected
                 self._groups = groups
         return selected
+
+    def fresh_until(self, group: str | None = None) -> tuple[int, float]:
+        """``(generation, until)``: while no result changes (the generation stays the same),
+        ``run(group)`` serves the same cached results until the monotonic time ``until``
+        (``-inf`` when a check has no result yet or is not cached)."""
+        generation, until = self._generation, math.inf
+        for entry in self._select(group):
+            ttl = entry.check.ttl
+            if entry.result is None or ttl <= 0:
+                return generation, -math.inf
+            until = min(until, entry.at + ttl)
+        return generation, until
+
+    @property
+    def generation(self) -> int:
+        """A number that changes whenever a check is added or removed or a result arrives."""
+        return self._generation
 
     # -- running ------------------------------------------------------------------------------
 
@@ -294,6 +315,7 @@ class HealthRegistry:
             timer.cancel()
             result = replace(result, time=clock.time(), duration=clock.monotonic() - started)
             entry.result, entry.at = result, clock.monotonic()
+            self._generation += 1
             if entry.flight is flight:
                 entry.flight = None
             flight.set_result(result)

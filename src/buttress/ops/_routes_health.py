@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from buttress import _redact
 from buttress.breaker import BreakerState
-from buttress.health import CONTENT_TYPE, HealthReport
+from buttress.health import CONTENT_TYPE, HealthRegistry, HealthReport
 from buttress.health._report import rfc3339
 from buttress.ops._context import OpsContext, never_ran
 from buttress.ops._http import JSONBody
@@ -73,6 +73,18 @@ def breaker_health(ctx: OpsContext) -> dict[str, Any]:
     return {"status": worst, "checks": checks}
 
 
+class _Prebuilt(Response):
+    """A stored health body: the headers are built once, not on every request."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status_code, self.body, self.background = status, body, None
+        self.raw_headers = [
+            (b"cache-control", b"no-store"),
+            (b"content-length", str(len(body)).encode("latin-1")),
+            (b"content-type", CONTENT_TYPE.encode("latin-1")),
+        ]
+
+
 class _Rendered:
     """The last body of each health view, reused while the report holds the very same results.
 
@@ -81,10 +93,31 @@ class _Rendered:
     secrets (a new one must be masked) and the result objects themselves, compared by identity.
     """
 
-    __slots__ = ("_views",)
+    __slots__ = ("_fresh", "_views")
 
     def __init__(self) -> None:
         self._views: dict[str, tuple[tuple[Any, ...], int, bytes]] = {}
+        # view -> (registry generation, fresh until, secrets registered, status, body)
+        self._fresh: dict[str, tuple[int, float, int, int, bytes]] = {}
+
+    def fresh(self, view: str, health: HealthRegistry) -> Response | None:
+        """The stored response of ``view`` without running the registry, while no result has
+        changed and every cached result it was rendered from is still within its ttl."""
+        found = self._fresh.get(view)
+        if (
+            found is None
+            or found[0] != health.generation
+            or health.clock.monotonic() >= found[1]
+            or found[2] != len(_redact._secrets)
+        ):
+            return None
+        return _Prebuilt(found[3], found[4])
+
+    def keep_fresh(self, view: str, group: str | None, health: HealthRegistry) -> None:
+        """Note how long the response just stored for ``view`` stays valid as it is."""
+        generation, until = health.fresh_until(group)
+        status, body = self._views[view][1:]
+        self._fresh[view] = (generation, until, len(_redact._secrets), status, body)
 
     @staticmethod
     def key(report: HealthReport) -> tuple[Any, ...]:
@@ -103,7 +136,7 @@ class _Rendered:
         for a, b in zip(old[2:], key[2:], strict=True):
             if a is not b:
                 return None
-        return Response(found[2], found[1], headers=_NO_STORE, media_type=CONTENT_TYPE)
+        return _Prebuilt(found[1], found[2])
 
     def put(self, view: str, key: tuple[Any, ...], response: Response) -> Response:
         """Remember ``response`` for ``view``; returns it."""
@@ -116,13 +149,17 @@ def health_routes(ctx: OpsContext) -> list[Route]:
     rendered = _Rendered()
 
     async def view(name: str, group: str | None, render: Any) -> Response:
+        fresh = rendered.fresh(name, ctx.health)
+        if fresh is not None:
+            return fresh
         report = await ctx.health.run(group, wait=False)
         key = rendered.key(report)
-        cached = rendered.get(name, key)
-        if cached is not None:
-            return cached
-        ctx.history.record(report)
-        return rendered.put(name, key, render(report))
+        response = rendered.get(name, key)
+        if response is None:
+            ctx.history.record(report)
+            response = rendered.put(name, key, render(report))
+        rendered.keep_fresh(name, group, ctx.health)
+        return response
 
     def summary_body(report: HealthReport) -> Response:
         doc = {"status": report.status.ietf, "counts": _counts(report)}
