@@ -17,4 +17,5 @@ def no_leaked_listeners() -> Iterator[None]:
     before = events.listeners()
     yield
     gc.collect()
-    assert events.listeners() == before
+    # Only listeners this test added count: earlier tests' weak taps may go away meanwhile.
+    assert [listener for listener in events.listeners() if listener not in before] == []
