@@ -17,7 +17,23 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import baseline, breaker, fleet, health, memory, metrics, pipeline, retry, server
+from bench import (
+    backup,
+    baseline,
+    breaker,
+    degrade,
+    dlq,
+    flags,
+    fleet,
+    health,
+    http,
+    memory,
+    metrics,
+    pipeline,
+    ratelimit,
+    retry,
+    server,
+)
 from bench._harness import Config, Ctx, TimingScenario, run_timing
 from bench._report import format_header, format_scenario, format_summary, machine
 
@@ -31,6 +47,7 @@ Scenario = (
     | health.WallScenario
     | fleet.FleetScenario
     | server.ServerScenario
+    | backup.BackupScenario
 )
 
 # Memory last: tracemalloc slows everything it watches.
@@ -40,10 +57,17 @@ SCENARIOS: tuple[Scenario, ...] = (
     *retry.SCENARIOS,
     *pipeline.SCENARIOS,
     *health.SCENARIOS,
+    *http.SCENARIOS,
+    *dlq.SCENARIOS,
+    *flags.SCENARIOS,
+    *degrade.SCENARIOS,
     *fleet.SCENARIOS,
     *metrics.SCENARIOS,
     *server.SCENARIOS,
+    *backup.SCENARIOS,
+    *ratelimit.SCENARIOS,
     *memory.SCENARIOS,
+    *ratelimit.MEMORY_SCENARIOS,
 )
 
 MEMORY_REPEATS = 5
@@ -99,6 +123,8 @@ def run(
                 result = health.run_wall(scenario, ctx)
             elif isinstance(scenario, server.ServerScenario):
                 result = server.run_server(scenario, ctx)
+            elif isinstance(scenario, backup.BackupScenario):
+                result = backup.run_backup(scenario, ctx)
             else:
                 result = run_timing(scenario, ctx)
             results["scenarios"][scenario.name] = result

@@ -5,8 +5,10 @@
 3 s. Reported: the calls that reached it after its death, with ``shared=`` a Redis store and
 with local-only breakers; target shared <= 1/4 of local. In the same run, the hot path (a
 closed breaker's ``call``) of a shared breaker against a local one: target <= 1.5x. Needs the
-Redis at ``BUTTRESS_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/15``); the workers are
-the multi-process tests' (``tests/fleet``).
+Redis at ``BUTTRESS_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/15``). The workers
+(``bench/_fleetproc.py``, also used by the multi-process tests) are the same both ways: same
+options, same 1 ms pace, the dependency dies for all of them at once (a file appears), and only
+calls that reached it while it was dead count.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench._fleetproc import Fleet, delete_keys
 from bench._harness import Ctx
 
 __all__ = ["SCENARIOS", "FleetScenario", "run_fleet"]
@@ -46,16 +49,20 @@ DEAD = FleetScenario(
 )
 
 
-def _dead_hits(url: str | None, seconds: float) -> int:
-    from tests.fleet.conftest import delete_keys
-    from tests.fleet.fleetrun import Fleet
-
+def _dead_hits(url: str | None, seconds: float) -> tuple[int, int, float]:
+    """Calls that reached the dependency while dead (in all, and in its first 0.2 s: before
+    any probe), and the fleet's calls per second before."""
     with tempfile.TemporaryDirectory() as tmp, Fleet(8, url, OPTIONS, Path(tmp)) as fleet:
         try:
             time.sleep(0.5)  # every worker warm, breakers closed
+            ran, start = fleet.total("ran"), time.monotonic()
+            time.sleep(0.5)
+            rate = (fleet.total("ran") - ran) / (time.monotonic() - start)
             fleet.kill_dependency()
-            time.sleep(seconds)
-            return fleet.total("hits")
+            time.sleep(0.2)
+            first = fleet.total("hits")
+            time.sleep(seconds - 0.2)
+            return fleet.total("hits"), first, rate
         finally:
             if url:
                 delete_keys(url, fleet.prefix)
@@ -68,7 +75,8 @@ def _hot(url: str, rounds: int, calls: int) -> tuple[float, float]:
     def ok() -> None:
         return None
 
-    with RedisStore(url, prefix=f"buttress-bench:{os.getpid()}:") as store:
+    prefix = f"buttress-bench:{os.getpid()}:"
+    with RedisStore(url, prefix=prefix) as store:
         local = CircuitBreaker("hot")
         shared = CircuitBreaker("hot", shared=store)
         per: dict[str, list[float]] = {"local": [], "shared": []}
@@ -82,22 +90,21 @@ def _hot(url: str, rounds: int, calls: int) -> tuple[float, float]:
                     per[label].append((time.perf_counter_ns() - start) / calls)
         finally:
             getattr(shared, "close")()
+            delete_keys(url, prefix)
     return statistics.median(per["local"]), statistics.median(per["shared"])
 
 
 def run_fleet(scenario: FleetScenario, ctx: Ctx) -> dict[str, Any]:
     """Run both fleets and the hot-path comparison; judge them against the targets."""
-    from tests.servers import redis_url
-
     started = time.perf_counter()
-    url = redis_url()
+    url = os.environ.get("BUTTRESS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
     seconds = 1.0 if ctx.config.quick else DEAD_S
-    local_hits = _dead_hits(None, seconds)
-    shared_hits = _dead_hits(url, seconds)
+    local_hits, local_first, local_rate = _dead_hits(None, seconds)
+    shared_hits, shared_first, shared_rate = _dead_hits(url, seconds)
     local_ns, shared_ns = _hot(url, 3 if ctx.config.quick else 15, 20_000)
     calls_ratio = shared_hits / local_hits if local_hits else None
     hot_ratio = shared_ns / local_ns
-    targets = [
+    targets: list[dict[str, Any]] = [
         {
             "kind": "ratio",
             "subject": "shared calls to the dead dependency",
@@ -129,6 +136,10 @@ def run_fleet(scenario: FleetScenario, ctx: Ctx) -> dict[str, Any]:
         "info": {
             "dead_hits_local": local_hits,
             "dead_hits_shared": shared_hits,
+            "first_200ms_local": local_first,
+            "first_200ms_shared": shared_first,
+            "calls_per_s_local": round(local_rate),
+            "calls_per_s_shared": round(shared_rate),
             "hot_ns_local": round(local_ns, 1),
             "hot_ns_shared": round(shared_ns, 1),
         },

@@ -6,6 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Examples are judged on what they prove, never on how long they took: a loaded CI machine must
+# not fail a property test by its wall-clock deadline.
+settings.register_profile("buttress", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("buttress")
 
 
 @pytest.fixture(params=["sync", "async"])

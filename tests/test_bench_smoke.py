@@ -61,6 +61,16 @@ def test_memory_numbers_are_positive(smoke: tuple[dict[str, Any], Path]) -> None
         assert entry["filled_median"] > 0
 
 
+def test_ratelimit_memory_holds_every_key(smoke: tuple[dict[str, Any], Path]) -> None:
+    """The keyed limiters of the rate-limit memory scenario hold all 100,000 keys, in bytes."""
+    results, _ = smoke
+    memory = results["scenarios"]["memory.ratelimit.keys"]
+    for label, entry in memory["contenders"].items():
+        assert entry["status"] == "ok", (label, entry.get("reason"))
+        assert entry["constructed_median"] > 100_000
+        assert entry["state_after"] == "100000 keys"
+
+
 def test_targets_carry_a_verdict(smoke: tuple[dict[str, Any], Path]) -> None:
     """Each target has a positive value and a verdict; which verdict is not this test's business."""
     results, _ = smoke
@@ -129,3 +139,49 @@ def test_command_line_quick_run(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["--quick", "--only", "baseline", "--out", str(out)]) == 0
     assert "empty loop" in capsys.readouterr().out
     assert list(json.loads(out.read_text())["scenarios"]) == ["baseline"]
+
+
+def test_flag_scenarios_measure_buttress_and_openfeature(
+    smoke: tuple[dict[str, Any], Path],
+) -> None:
+    """The flag scenarios ran buttress and the OpenFeature in-memory peer, with the 1 µs target."""
+    results, _ = smoke
+    for name in ("flags.boolean", "flags.rollout", "flags.targeted"):
+        result = results["scenarios"][name]
+        assert result["contenders"]["buttress"]["status"] == "ok"
+        assert result["contenders"]["openfeature in-memory"]["status"] == "ok"
+        assert result["targets"][0]["limit"] == 1000.0
+
+
+def test_dlq_scenarios_report_their_targets(smoke: tuple[dict[str, Any], Path]) -> None:
+    """The dead letter queue's four scenarios ran every contender and judged each target."""
+    results, _ = smoke
+    names = [name for name in results["scenarios"] if name.startswith("dlq.")]
+    assert names == [
+        "dlq.sqlite.add_many",
+        "dlq.sqlite.concurrent",
+        "dlq.redis.add_many",
+        "dlq.worker",
+    ]
+    for name in names:
+        result = results["scenarios"][name]
+        assert all(entry["status"] == "ok" for entry in result["contenders"].values()), name
+        assert result["targets"]
+        assert all(t["status"] in {"PASS", "MISS", "info"} for t in result["targets"]), name
+
+
+def test_backup_scenario_measures_buttress_and_the_tools(
+    smoke: tuple[dict[str, Any], Path],
+) -> None:
+    """The backup scenario timed buttress against tar and zstd and measured peak memory."""
+    results, _ = smoke
+    result = results["scenarios"]["backup.tree"]
+    assert [t["peer"] for t in result["targets"]] == [
+        "tar | zstd -3",
+        "zstd -d | tar -x",
+        "full backup",
+        None,
+        None,
+    ]
+    assert result["info"]["rss_backup_MiB"] > 0
+    assert result["info"]["stored_MiB"] > 0

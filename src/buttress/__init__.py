@@ -2,8 +2,11 @@
 
 The policies share one shape: ``call(fn, *args)``, ``await acall(fn, *args)``, and use as a
 decorator on sync or async functions. ``Pipeline`` composes them outer to inner; ``Registry``
-hands them out by name. Errors live in ``buttress.errors``, events in ``buttress.events``, test
-helpers (``ManualClock``, ``RecordingListener``) in ``buttress.testing``.
+hands them out by name. Rate limits, concurrency limits and work queues come from
+``buttress.ratelimit``; degradation levels, fallbacks and flags from ``buttress.degrade``; the
+dead letter queue from ``buttress.dlq``; backups from ``buttress.backup``. Errors live in
+``buttress.errors``, events in ``buttress.events``, test helpers (``ManualClock``,
+``RecordingListener``) in ``buttress.testing``.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ from buttress.breaker import BreakerState, CircuitBreaker
 from buttress.bulkhead import Bulkhead
 from buttress.chaos import Chaos
 from buttress.errors import (
+    AlreadyRunningError,
     BulkheadFullError,
     ButtressError,
     CircuitOpenError,
     ConfigError,
+    DeadLetterError,
     LoadShedError,
     RateLimitedError,
     RejectedError,
@@ -26,11 +31,29 @@ from buttress.errors import (
 from buttress.fallback import Fallback
 from buttress.hedge import Hedge
 from buttress.pipeline import Pipeline
+from buttress.ratelimit import (
+    GCRA,
+    AdaptiveConcurrency,
+    AdaptiveThrottle,
+    ConcurrencyLimiter,
+    Decision,
+    FixedWindow,
+    LeakyBucket,
+    RateLimiter,
+    SlidingWindowCounter,
+    SlidingWindowLog,
+    TokenBucket,
+    WorkQueue,
+)
 from buttress.registry import Registry
 from buttress.retry import Backoff, Retry, RetryBudget, RetryRule
 from buttress.timeout import Timeout
 
 __all__ = [
+    "GCRA",
+    "AdaptiveConcurrency",
+    "AdaptiveThrottle",
+    "AlreadyRunningError",
     "Backoff",
     "BreakerState",
     "Bulkhead",
@@ -40,19 +63,29 @@ __all__ = [
     "CircuitBreaker",
     "CircuitOpenError",
     "Clock",
+    "ConcurrencyLimiter",
     "ConfigError",
+    "DeadLetterError",
+    "Decision",
     "Fallback",
+    "FixedWindow",
     "Hedge",
+    "LeakyBucket",
     "LoadShedError",
     "Pipeline",
     "RateLimitedError",
+    "RateLimiter",
     "Registry",
     "RejectedError",
     "Retry",
     "RetryBudget",
     "RetryRule",
+    "SlidingWindowCounter",
+    "SlidingWindowLog",
     "SystemClock",
     "Timeout",
     "TimeoutError",
+    "TokenBucket",
+    "WorkQueue",
     "remaining",
 ]

@@ -12,6 +12,7 @@ Every error is a ``ButtressError``; the tree, at a glance::
     ├── TimeoutError (also builtins.TimeoutError)   the call ran past its deadline
     ├── StoreError                              a state store failed (URL with password masked)
     ├── DeadLetterError                         the dead letter queue refused an operation
+    ├── AlreadyRunningError                     single_instance: another copy holds the lock
     └── BackupError                             a backup or restore failed
         ├── ChecksumMismatchError               an artifact does not match its recorded SHA-256
         └── DecryptionError                     wrong key or tampered ciphertext
@@ -24,8 +25,13 @@ from __future__ import annotations
 
 import builtins
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from buttress.lock import LockHolder
 
 __all__ = [
+    "AlreadyRunningError",
     "BackupError",
     "BulkheadFullError",
     "ButtressError",
@@ -140,6 +146,18 @@ class StoreError(ButtressError):
 
 class DeadLetterError(ButtressError):
     """The dead letter queue refused an operation (for example a payload that is not JSON)."""
+
+
+class AlreadyRunningError(ButtressError):
+    """``single_instance(name)`` is held elsewhere; ``holder`` (a ``buttress.lock.LockHolder``, or
+    None when unknown) says by whom: pid, host, command and start time."""
+
+    def __init__(self, name: str, holder: LockHolder | None = None, path: str = "") -> None:
+        self.name, self.holder, self.path = name, holder, path
+        super().__init__(f"{name!r} is already running: {holder or 'holder unknown'}")
+
+    def __reduce__(self) -> tuple[type[AlreadyRunningError], tuple[Any, ...]]:
+        return (type(self), (self.name, self.holder, self.path))
 
 
 class BackupError(ButtressError):

@@ -27,6 +27,7 @@ __all__ = [
     "HedgeLaunched",
     "Listener",
     "LoggingListener",
+    "RateLimited",
     "RetryExhausted",
     "RetryScheduled",
     "TimeoutExpired",
@@ -190,6 +191,24 @@ class HealthAlert(Event):
     def message(self) -> str:
         tail = f": {self.output}" if self.output else ""
         return f"health check {self.source!r}: {self.old} -> {self.new}{tail}"
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimited(Event):
+    """Rate limiter ``source`` refused ``refused`` requests since its last such event (at most
+    one a second); ``retry_after`` is the latest refusal's. Keys are never included."""
+
+    kind: ClassVar[str] = "ratelimit.refused"
+    level: ClassVar[int] = logging.INFO
+
+    refused: int
+    retry_after: float
+
+    def message(self) -> str:
+        return (
+            f"rate limiter {self.source!r}: refused {self.refused} request(s)"
+            f" (retry after {self.retry_after:.3f}s)"
+        )
 
 
 class Listener(Protocol):

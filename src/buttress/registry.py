@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from buttress._clock import Clock
 from buttress._policy import Policy
@@ -19,17 +19,28 @@ from buttress.pipeline import Pipeline
 
 if TYPE_CHECKING:
     from buttress.bulkhead import Bulkhead
+    from buttress.http import ClientResilience
+    from buttress.ratelimit import Algorithm, RateLimiter
     from buttress.retry import Retry, RetryBudget
     from buttress.timeout import Timeout
 
 __all__ = ["Registry"]
 
 ObjT = TypeVar("ObjT")
-PolicyT = TypeVar("PolicyT", bound=Policy)
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+NamedT = TypeVar("NamedT", bound=_Named)
 
 
 class Registry:
-    """Named breakers, retries, timeouts, bulkheads, retry budgets and pipelines.
+    """Named breakers, retries, timeouts, bulkheads, retry budgets, rate limiters and pipelines
+    (and, added with ``add``, load shedders and work queues: kinds ``concurrency``,
+    ``throttle``, ``queue``).
 
     Policies it creates use its ``clock`` unless told otherwise. Names are per kind: a breaker and
     a retry may both be called ``"payments"``.
@@ -39,6 +50,7 @@ class Registry:
         self.clock = clock
         self._lock = threading.RLock()
         self._items: dict[str, dict[str, Any]] = {}
+        self._keyed: set[str] = set()  # rate limiters used per key (a client), not as one quota
 
     def _get_or_create(
         self, kind: str, name: str, options: dict[str, Any], make: Callable[[], ObjT]
@@ -109,6 +121,40 @@ class Registry:
             lambda: Bulkhead(max_concurrent, name=name, **kwargs),
         )
 
+    def limiter(
+        self, name: str, algorithm: Algorithm | None = None, *, keyed: bool = False, **options: Any
+    ) -> RateLimiter:
+        """The rate limiter called ``name``, created with ``algorithm`` and ``options`` the first
+        time (without ``algorithm``: the registered one). ``keyed``: used per key (a client, a
+        tenant) rather than as one quota, which the admin API and ``buttress limits`` show."""
+        from buttress.ratelimit import RateLimiter
+
+        if algorithm is None:
+            found: RateLimiter = self._get_or_create(
+                "limiter", name, {}, lambda: _missing("limiter", name, "give its algorithm")
+            )
+            return found
+        kwargs = self._with_clock(options)
+        created: RateLimiter = self._get_or_create(
+            "limiter",
+            name,
+            {"algorithm": algorithm, **options},
+            lambda: RateLimiter(algorithm, name=name, **kwargs),
+        )
+        if keyed:
+            with self._lock:
+                self._keyed.add(name)
+        return created
+
+    def is_keyed(self, name: str) -> bool:
+        """Whether the rate limiter called ``name`` was registered as ``keyed``."""
+        with self._lock:
+            return name in self._keyed
+
+    def limiters(self) -> list[RateLimiter]:
+        """Every registered rate limiter (kind ``limiter``), sorted by name."""
+        return self.of_kind("limiter")
+
     def pipeline(self, name: str, *policies: Policy | str) -> Pipeline:
         """The pipeline called ``name``; a string in ``policies`` names a registered policy."""
         with self._lock:
@@ -128,8 +174,8 @@ class Registry:
             self._items.setdefault("pipeline", {})[name] = created
             return created
 
-    def add(self, policy: PolicyT) -> PolicyT:
-        """Register a policy built elsewhere under its name; returns it."""
+    def add(self, policy: NamedT) -> NamedT:
+        """Register a policy (or a ``WorkQueue``) built elsewhere under its name; returns it."""
         kind = _kind(policy)
         with self._lock:
             bucket = self._items.setdefault(kind, {})
@@ -137,6 +183,16 @@ class Registry:
                 raise ConfigError(f"{kind}s.{policy.name}", policy, "is already registered")
             bucket[policy.name] = policy
         return policy
+
+    def attach(self, kind: str, item: ObjT, name: str) -> ObjT:
+        """Register an object that is not a policy (a degradation manager, a feature's fallback
+        counter) as ``name`` of ``kind``; returns it. ConfigError if another holds the name."""
+        with self._lock:
+            bucket = self._items.setdefault(kind, {})
+            if bucket.get(name, item) is not item:
+                raise ConfigError(f"{kind}s.{name}", name, "is already registered")
+            bucket[name] = item
+        return item
 
     def get(self, name: str, kind: str | None = None) -> Any:
         """The policy called ``name`` (of ``kind`` if given); KeyError if none, or ambiguous."""
@@ -162,6 +218,10 @@ class Registry:
         """Every registered pipeline, sorted by name."""
         return self.of_kind("pipeline")
 
+    def http_clients(self) -> list[ClientResilience]:
+        """Every registered HTTP client (``buttress.http``, kind ``http_client``), by name."""
+        return self.of_kind("http_client")
+
     def describe(self) -> dict[str, list[dict[str, Any]]]:
         """Every registered policy described, grouped by kind."""
         with self._lock:
@@ -172,10 +232,22 @@ class Registry:
         }
 
 
-def _kind(policy: Policy) -> str:
+def _missing(kind: str, name: str, hint: str) -> Any:
+    raise ConfigError(f"{kind}s.{name}", None, f"is not registered ({hint})")
+
+
+def _kind(policy: object) -> str:
+    declared = getattr(type(policy), "registry_kind", None)  # e.g. the fallback strategies
+    if isinstance(declared, str):
+        return declared
     names = {
         "CircuitBreaker": "breaker",
         "RetryBudget": "budget",
+        "RateLimiter": "limiter",
+        "ConcurrencyLimiter": "concurrency",
+        "AdaptiveConcurrency": "concurrency",
+        "AdaptiveThrottle": "throttle",
+        "WorkQueue": "queue",
     }
     cls = type(policy).__name__
     return names.get(cls, cls.lower())

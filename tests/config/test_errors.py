@@ -73,7 +73,8 @@ def test_every_error_is_reported_with_its_path(errors) -> None:
     ]
     hint = "pipelines.p.policies[0]: 'breakers.payments' is not a 'kind.name' reference"
     assert [e for e in found if e.startswith(hint)] == [
-        f"{hint} (kinds: breaker, bulkhead, fallback, pipeline, retry, timeout) "
+        f"{hint} (kinds: breaker, bulkhead, concurrency, fallback, limiter, pipeline, retry, "
+        "throttle, timeout) "
         "(did you mean 'breaker'?)"
     ]
     assert sorted(e for e in found if not e.startswith(hint)) == sorted(expected)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bench._fleetproc import delete_keys
 
 from buttress.stores import MemoryStore, RedisStore, SQLiteStore, Store
 from buttress.testing import ManualClock
@@ -16,19 +17,6 @@ from tests.servers import redis_url
 def unique_prefix() -> str:
     """A key prefix no other test uses."""
     return f"buttress-test:{uuid.uuid4().hex[:12]}:"
-
-
-def delete_keys(url: str, prefix: str) -> None:
-    """Delete every key under ``prefix`` at ``url``."""
-    import redis
-
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=500))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 @pytest.fixture

@@ -10,12 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bench._fleetproc import Fleet, delete_keys
 
 from buttress.breaker import BreakerState, CircuitBreaker
 from buttress.fleet import SharedCircuitBreaker
 from buttress.stores import RedisStore
-from tests.fleet.conftest import delete_keys
-from tests.fleet.fleetrun import Fleet
 from tests.servers import redis_url
 
 pytestmark = pytest.mark.slow

@@ -292,3 +292,38 @@ def test_uvicorn_stops_with_a_stream_open(make_app: Callable[..., Starlette]) ->
     finally:
         server.should_exit = True
         thread.join(timeout=5)
+
+
+class _Ids(HTMLParser):
+    """The ids of a page's elements, and which of them are hidden."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+        self.hidden: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if found.get("id"):
+            self.ids.add(str(found["id"]))
+            if "hidden" in found:
+                self.hidden.add(str(found["id"]))
+
+
+async def test_every_id_the_scripts_use_is_on_the_page(client: httpx.AsyncClient) -> None:
+    """Each element a module looks up by id (including each capability panel and its error
+    line) is in the page, and the capability panels start hidden until their API answers."""
+    page = _Ids()
+    page.feed((await client.get("/")).text)
+    used: dict[str, set[str]] = {}
+    for name in ASSETS:
+        if name.endswith(".js"):
+            text = (await client.get(f"/dashboard/{name}")).text
+            used[name] = set(re.findall(r'\$\("([\w-]+)"\)', text))
+            used[name] |= set(re.findall(r'id: "([\w-]+-panel)"', text))
+    for name, ids in used.items():
+        assert ids <= page.ids, f"{name} uses ids missing from the page: {ids - page.ids}"
+    panels = {"degradation-panel", "flags-panel", "dlq-panel", "http-panel"}
+    assert panels <= set().union(*used.values())  # each one is loaded by a module
+    assert panels <= page.hidden
+    assert {f"{panel}-error" for panel in panels} <= page.hidden

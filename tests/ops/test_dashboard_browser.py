@@ -1,5 +1,7 @@
 """The dashboard in headless Chromium (Debian's, driven by Playwright's Python package) against a
-real uvicorn server: tokens, live state changes, a reset through the dialog, 50 breakers.
+real uvicorn server: tokens, live state changes, a reset through the dialog, 50 breakers; and,
+against a second server, the panels of optional capabilities (degradation, feature flags, dead
+letters, HTTP clients), which an app without them never shows.
 
 Where Chromium or Playwright is missing the tests skip, except under ``CI=true``, where they fail.
 """
@@ -12,12 +14,18 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
+from starlette.applications import Starlette
 
 from buttress import Registry
+from buttress.degrade import BreakerRule, DegradationManager, Flag, FlagRule, FlagStore, Variant
+from buttress.dlq import DeadLetterQueue
 from buttress.health import HealthRegistry
+from buttress.http import Client, HostPolicy
 from buttress.ops import create_app, make_server
 
 from .conftest import OPERATOR, TOKENS, VIEWER
@@ -106,7 +114,14 @@ def served() -> Iterator[dict[str, Any]]:
         return {"status": "warn", "message": "queue is backing up"}
 
     app = create_app(registry, health=health, tokens=TOKENS, state_dir=":memory:")
-    app.state.ops.extra["dashboard"].interval = 0.25  # quicker pushes keep the test short
+    with _serving(app) as url:
+        yield {"url": url, "registry": registry}
+
+
+@contextmanager
+def _serving(app: Starlette) -> Iterator[str]:
+    """``app`` served by uvicorn in a thread on a free port of 127.0.0.1; its URL."""
+    app.state.ops.extra["dashboard"].interval = 0.25  # quicker pushes keep the tests short
     server = make_server(app, port=0, log_level="warning")
     thread = threading.Thread(target=server.run, name="ops-dashboard-browser", daemon=True)
     thread.start()
@@ -117,24 +132,31 @@ def served() -> Iterator[dict[str, Any]]:
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield {"url": f"http://127.0.0.1:{port}/", "registry": registry}
+        yield f"http://127.0.0.1:{port}/"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
     assert not thread.is_alive(), "uvicorn did not stop"
 
 
-@pytest.fixture
-def page(browser: Browser, served: dict[str, Any]) -> Iterator[Page]:
-    """A fresh browser context (empty session storage) on the dashboard; page errors fail."""
+@contextmanager
+def _open(browser: Browser, url: str) -> Iterator[Page]:
+    """A fresh browser context (empty session storage) on ``url``; page errors fail."""
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(served["url"])
+    page.goto(url)
     yield page
     context.close()
     assert errors == []
+
+
+@pytest.fixture
+def page(browser: Browser, served: dict[str, Any]) -> Iterator[Page]:
+    """The dashboard of the app without optional capabilities, reads needing a token."""
+    with _open(browser, served["url"]) as page:
+        yield page
 
 
 def _sign_in(page: Page, token: str) -> None:
@@ -246,3 +268,229 @@ def test_stream_parser_handles_any_chunking(page: Page) -> None:
         {"event": "message", "data": '{"k": 1}', "id": "7"},
         {"event": "b", "data": "z", "id": "7"},
     ]
+
+
+# -- the panels of optional capabilities ------------------------------------------------------
+
+
+def _partner(request: httpx.Request) -> httpx.Response:
+    """A mock upstream: hosts named flaky answer 500, the others 200."""
+    return httpx.Response(500 if request.url.host.startswith("flaky") else 200, text="ok")
+
+
+@pytest.fixture(scope="module")
+def capable() -> Iterator[dict[str, Any]]:
+    """A second server whose app has a degradation manager, a flag store, a dead letter queue
+    and an HTTP client (reads public, changes needing the operator token)."""
+    registry = Registry()
+    registry.breaker("payments", minimum_calls=2, window=10)
+    manager = DegradationManager(
+        [BreakerRule("payments", "moderate")],
+        features={"recommendations": "moderate", "search": "critical"},
+        registry=registry,
+    )
+    flags = FlagStore("memory://", sync_interval=None)
+    flags.create(Flag("checkout-v2", description="The new checkout flow", rollout=30))
+    pricing = Flag(
+        "new-pricing",
+        enabled=True,
+        variants=[Variant("control", 3), Variant("treatment", 1)],
+        rules=[FlagRule("tenant", "in", ["acme", "globex"], variant="treatment")],
+    )
+    flags.create(pricing)
+    registry.attach("flags", flags, "default")
+    client = Client(
+        transport=httpx.MockTransport(_partner),
+        registry=registry,
+        name="partners",
+        policies=HostPolicy(attempts=1, minimum_calls=4, window=4),
+    )
+    for host in ("api.partner.test", "flaky.partner.test"):
+        for _ in range(6):
+            try:
+                client.get(f"https://{host}/")
+            except Exception:  # the flaky host's breaker opens: the rest are rejected
+                pass
+    dlq = DeadLetterQueue("sqlite:///:memory:")
+    dlq.add({"to": "ann@example.com"}, error=ConnectionError("smtp down"), queue="emails")
+    dlq.add({"order": 7}, error=ValueError("bad total"), queue="orders")
+    dlq.add({"order": 8}, error=ValueError("bad total"), queue="orders")
+    health = HealthRegistry()
+    for name in [c.name for c in health.checks()]:
+        health.remove(name)
+    app = create_app(
+        registry, health=health, tokens=TOKENS, public_reads=True, state_dir=":memory:", dlq=dlq
+    )
+    try:
+        with _serving(app) as url:
+            yield {"url": url, "manager": manager, "flags": flags, "dlq": dlq}
+    finally:
+        client.close()
+        flags.close()
+        manager.close()
+        dlq.close()
+
+
+@pytest.fixture
+def panels(browser: Browser, capable: dict[str, Any]) -> Iterator[Page]:
+    """The dashboard of the app with every capability (no token kept yet)."""
+    with _open(browser, capable["url"]) as page:
+        yield page
+
+
+def _confirm(
+    page: Page, token: str | None = None, reason: str | None = None, *, closes: bool = True
+) -> None:
+    """Fill the action dialog (the token if it asks for one), submit it, and unless another
+    step follows (``closes=False``), wait until it closes."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#token-dialog")).to_be_visible(timeout=WAIT)
+    if token is not None:
+        page.fill("#token-input", token)
+    else:
+        expect(page.locator("#token-field")).to_be_hidden()
+    if reason is not None:
+        page.fill("#reason-input", reason)
+    page.click("#dialog-submit")
+    if closes:
+        expect(page.locator("#token-dialog")).to_be_hidden(timeout=WAIT)
+
+
+def test_unconfigured_capabilities_stay_hidden(page: Page) -> None:
+    """An app without degradation, flags or a DLQ (404) or HTTP clients (none) shows no such
+    panel."""
+    from playwright.sync_api import expect
+
+    paths = ("/degradation", "/flags", "/dlq/stats", "/http-clients")
+    with (
+        page.expect_response(lambda r: r.url.endswith(paths[0])) as degradation,
+        page.expect_response(lambda r: r.url.endswith(paths[1])) as flags,
+        page.expect_response(lambda r: r.url.endswith(paths[2])) as dlq,
+        page.expect_response(lambda r: r.url.endswith(paths[3])) as http,
+    ):
+        _sign_in(page, VIEWER)
+    assert [r.value.status for r in (degradation, flags, dlq)] == [404, 404, 404]
+    assert http.value.json() == {"clients": []}
+    expect(page.locator("#breaker-rows tr")).to_have_count(50, timeout=WAIT)
+    for panel in ("#degradation-panel", "#flags-panel", "#dlq-panel", "#http-panel"):
+        expect(page.locator(panel)).to_be_hidden()
+
+
+def test_degradation_level_set_and_cleared(panels: Page, capable: dict[str, Any]) -> None:
+    """The level shows; set-level asks for the token and the new level, override and features
+    show at once; clearing the override brings the computed level back."""
+    from playwright.sync_api import expect
+
+    level = panels.locator("#degradation-level")
+    expect(level).to_have_text("normal", timeout=WAIT)
+    feature = panels.locator('#degradation-features li[data-name="recommendations"]')
+    expect(feature).to_have_attribute("data-state", "on")
+    expect(panels.locator("#degradation-set")).to_be_visible()
+    expect(panels.locator("#degradation-clear")).to_be_hidden()
+
+    panels.click("#degradation-set")
+    expect(panels.locator("#token-field")).to_be_visible()  # no token kept: it asks
+    panels.select_option("#level-select", "severe")
+    panels.select_option("#expiry-select", "900")
+    _confirm(panels, OPERATOR, reason="database failover")
+    expect(level).to_have_text("severe", timeout=WAIT)
+    expect(panels.locator("#degradation-override")).to_contain_text("by alice")
+    expect(panels.locator("#degradation-reason")).to_contain_text("database failover")
+    expect(feature).to_have_attribute("data-state", "off", timeout=WAIT)
+    expect(panels.locator("#degradation-changes li").first).to_contain_text("normal → severe")
+    expect(panels.locator("#degradation-timeline .timeline-area.level-severe")).to_have_count(1)
+    assert capable["manager"].level.label == "severe"
+
+    panels.click("#degradation-clear")
+    _confirm(panels)  # the operator token is kept now
+    expect(level).to_have_text("normal", timeout=WAIT)
+    expect(panels.locator("#degradation-override")).to_be_hidden()
+    assert capable["manager"].override is None
+
+
+def test_flag_toggle_rollout_and_kill(panels: Page, capable: dict[str, Any]) -> None:
+    """A flag's switch, rollout slider and kill switch change it, on screen and in the store."""
+    from playwright.sync_api import expect
+
+    row = panels.locator('#flag-rows tr[data-name="checkout-v2"]')
+    switch = row.locator("button.switch")
+    expect(switch).to_have_attribute("aria-checked", "false", timeout=WAIT)
+    expect(row.locator("td.state")).to_have_text("off")
+    expect(panels.locator('#flag-rows tr[data-name="new-pricing"]')).to_contain_text(
+        "control 75% · treatment 25%"
+    )
+
+    switch.click()
+    _confirm(panels, OPERATOR)
+    expect(switch).to_have_attribute("aria-checked", "true", timeout=WAIT)
+    expect(row.locator("td.state")).to_have_text("partial")  # on for 30%
+    assert capable["flags"].get("checkout-v2").enabled
+
+    row.locator("input.rollout").evaluate(
+        "(node) => { node.value = '60'; node.dispatchEvent(new Event('input'));"
+        " node.dispatchEvent(new Event('change')); }"
+    )
+    _confirm(panels)
+    expect(row.locator("output.rollout-value")).to_have_text("60%", timeout=WAIT)
+    assert capable["flags"].get("checkout-v2").rollout == 60
+
+    row.locator('button[data-action="kill"]').click()
+    _confirm(panels)
+    expect(row.locator("td.state")).to_have_text("killed", timeout=WAIT)
+    expect(switch).to_be_disabled()
+    assert capable["flags"].get("checkout-v2").killed
+
+
+def test_http_panel_shows_each_host(panels: Page) -> None:
+    """Each host of the HTTP client has a row: requests, success rate, breaker and status."""
+    from playwright.sync_api import expect
+
+    api = panels.locator('#http-rows tr[data-name="partners api.partner.test"]')
+    expect(api.locator("td.state").first).to_have_text("pass", timeout=WAIT)
+    expect(api).to_contain_text("100%")
+    cells = api.locator("td.num")
+    expect(cells.first).to_have_text("6")
+    flaky = panels.locator('#http-rows tr[data-name="partners flaky.partner.test"]')
+    expect(flaky.locator("td.state").first).to_have_text("fail")
+    expect(flaky.locator("td.state").last).to_have_text("open")
+    expect(flaky).to_contain_text("circuit breaker open")
+    panels.select_option("#http-status", "problem")
+    expect(panels.locator("#http-rows tr:visible")).to_have_count(1)
+    expect(panels.locator("#http-count")).to_have_text("1 of 2")
+
+
+def test_dead_letters_browse_discard_and_purge(panels: Page, capable: dict[str, Any]) -> None:
+    """The DLQ panel lists the records; one opens with its payload and error; discarding it
+    asks for a reason; purging what a filter matches shows the count and asks again."""
+    from playwright.sync_api import expect
+
+    rows = panels.locator("#dlq-rows tr")
+    expect(rows).to_have_count(3, timeout=WAIT)
+    expect(panels.locator("#dlq-counts")).to_contain_text("parked2")
+    panels.select_option("#dlq-queue", "orders")
+    expect(rows).to_have_count(2, timeout=WAIT)
+    first = rows.first
+    first_id = first.get_attribute("data-name")
+    first.locator("button.link").click()
+    detail = panels.locator("#dlq-detail")
+    expect(detail).to_contain_text(f"Dead letter {first_id}")
+    expect(detail.locator("pre.payload").first).to_contain_text('"order"')
+    expect(detail).to_contain_text("ValueError: bad total")
+
+    detail.locator('button[data-action="discard"]').click()
+    expect(panels.locator("#reason-input")).to_have_attribute("required", "")
+    _confirm(panels, OPERATOR, reason="duplicate order")
+    expect(first.locator("td.state")).to_have_text("discarded", timeout=WAIT)
+    assert capable["dlq"].get(first_id).status.value == "discarded"
+
+    panels.select_option("#dlq-status", "discarded")
+    expect(rows).to_have_count(1, timeout=WAIT)
+    panels.click("#dlq-purge")
+    _confirm(panels, closes=False)  # the first step counts what matches
+    expect(panels.locator("#dialog-title")).to_have_text(
+        "Purge 1 dead letter for good?", timeout=WAIT
+    )
+    _confirm(panels)
+    expect(rows).to_have_count(0, timeout=WAIT)
+    assert capable["dlq"].get(first_id) is None

@@ -34,3 +34,17 @@ async def uses_acall() -> None:
     assert_type(await afetch(1), bytes)
     assert_type(await breaker.acall(afetch, 1), bytes)
     assert_type(await Pipeline(retry, breaker).acall(afetch, 2), bytes)
+
+
+def uses_rate_limiter() -> None:
+    from buttress.ratelimit import Decision, RateLimiter, TokenBucket
+
+    limiter = RateLimiter(TokenBucket("10/s", burst=5), name="api")
+
+    @limiter
+    def ping(n: int) -> str:
+        return str(n)
+
+    assert_type(ping(1), str)
+    assert_type(limiter.try_acquire("k", 2), Decision)
+    assert_type(limiter.allow("k"), bool)

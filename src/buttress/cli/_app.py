@@ -15,7 +15,13 @@ from typing import Annotated
 import typer
 
 from buttress.cli import _render
+from buttress.cli._backup import register as register_backup
+from buttress.cli._degrade import degrade_app
+from buttress.cli._dlq import dlq_app
+from buttress.cli._flags import flags_app
+from buttress.cli._limits import limits
 from buttress.cli._options import ConfigOption, ProfileOption, load_or_exit
+from buttress.cli._run import RUN_SETTINGS, run_command
 from buttress.cli._serve import serve, token_create
 
 __all__ = ["app", "run"]
@@ -34,6 +40,8 @@ config_app = typer.Typer(
 app.add_typer(config_app, name="config")
 token_app = typer.Typer(help="Create bearer tokens for the ops server.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+app.add_typer(flags_app, name="flags")
+app.add_typer(dlq_app, name="dlq")
 
 
 class Group(enum.StrEnum):
@@ -89,7 +97,11 @@ def demo(
 
 
 app.command()(serve)
+app.command("run", **RUN_SETTINGS)(run_command)
 token_app.command("create")(token_create)
+app.add_typer(degrade_app, name="degrade")
+app.command()(limits)  # buttress limits [--url ...]
+register_backup(app)  # buttress backup ..., buttress wal push|fetch
 
 
 @app.command()

@@ -72,6 +72,13 @@ def serve(
     settings = loaded.server
     bind = host if host is not None else settings.host
     number = port if port is not None else settings.port
+    flags = loaded.flags.open(  # before the app: its /flags routes serve this store
+        state_dir=settings.state_dir, health=loaded.health, registry=loaded.registry
+    )
+    dlq = None  # [dlq]: its routes and jobs serve this queue (attached before the app)
+    if loaded.dlq is not None:
+        sinks = [alert.sink() for alert in loaded.alerts]
+        dlq = loaded.dlq.open(state_dir=settings.state_dir, registry=loaded.registry, sinks=sinks)
     app = create_app(
         loaded.registry,
         health=loaded.health,
@@ -80,7 +87,14 @@ def serve(
         state_dir=settings.state_dir,
         max_body_bytes=settings.max_body_bytes,
         monitor=loaded.health_monitor(),
+        # [fleet]: each periodic job runs on one process of the fleet (a leader lock)
+        scheduler=loaded.fleet.scheduler() if loaded.fleet is not None else True,
     )
+    if loaded.fleet is not None:  # closed last, once the scheduler has released its lock
+        app.state.ops.on_shutdown.insert(0, loaded.fleet.aclose)
+    app.state.ops.on_shutdown.append(flags.close)
+    if dlq is not None:
+        app.state.ops.on_shutdown.append(dlq.close)
     source = str(loaded.path) if loaded.path is not None else "no file (defaults only)"
     typer.echo(f"buttress serve: {source}, profile {loaded.profile}, state in {settings.state_dir}")
     if not settings.tokens:

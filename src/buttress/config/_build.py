@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from buttress.config._errors import Problems, format_path, suggest
+from buttress.config._fleet import build_breaker
+from buttress.config._limits import LIMIT_KINDS, check_pipelines, make_limit
 from buttress.config._schema import SECTIONS, Option, convert_entry
 from buttress.errors import ConfigError
 from buttress.fallback import Fallback
 from buttress.registry import Registry
+
+if TYPE_CHECKING:
+    from buttress.config._fleet import Fleet
 
 __all__ = ["build_entry", "build_policies", "probes_for"]
 
@@ -18,7 +23,9 @@ T = TypeVar("T")
 Path = tuple[str | int, ...]
 
 # A pipeline names its policies "kind.name": the section each kind lives in.
-KIND_SECTIONS = {section.kind: name for name, section in SECTIONS.items() if name != "budgets"}
+KIND_SECTIONS = {
+    section.kind: name for name, section in SECTIONS.items() if name not in ("budgets", "queues")
+}
 
 
 def build_entry(
@@ -93,9 +100,14 @@ def probes_for(options: Mapping[str, Option]) -> dict[str, object]:
 
 
 def build_policies(
-    data: Mapping[str, Any], registry: Registry, problems: Problems, warned: list[str]
+    data: Mapping[str, Any],
+    registry: Registry,
+    problems: Problems,
+    warned: list[str],
+    fleet: Fleet | None = None,
 ) -> None:
-    """Create every ``[breakers.*]``, ``[budgets.*]``, ``[retries.*]``, ... and pipeline."""
+    """Create every ``[breakers.*]``, ``[budgets.*]``, ``[retries.*]``, ... and pipeline
+    (shared breakers and fleet rate limits on ``fleet``'s store)."""
     budgets = data.get("budgets", {})
     for section_name, section in SECTIONS.items():
         table = data.get(section_name)
@@ -116,16 +128,21 @@ def build_policies(
                 del options["budget"]
             # Build even when an option failed to convert: the constructor may find more
             # problems in the others (the object is then discarded).
-            make = _maker(section.kind, name, registry)
+            make = _maker(section.kind, name, registry, fleet)
             probes = probes_for(section.options)
             build_entry(path, options, make, problems, warned, probes=probes)
     _build_pipelines(data, registry, problems)
+    check_pipelines(data, registry, problems)
 
 
-def _maker(kind: str, name: str, registry: Registry) -> Callable[[dict[str, Any]], object]:
+def _maker(
+    kind: str, name: str, registry: Registry, fleet: Fleet | None
+) -> Callable[[dict[str, Any]], object]:
     def make(options: dict[str, Any]) -> object:
         if kind == "breaker":
-            return registry.breaker(name, **options)
+            return build_breaker(registry, name, options, fleet)
+        if kind in LIMIT_KINDS:
+            return make_limit(kind, name, options, registry, fleet)
         if kind == "budget":
             return registry.budget(name, **options)
         if kind == "retry":

@@ -13,7 +13,10 @@ from typing import TYPE_CHECKING, Any, Final
 from buttress._clock import Clock
 from buttress._redact import MASK, add_secret, redact
 from buttress.config._build import build_policies
+from buttress.config._dlq import DLQSettings, build_dlq, render_dlq
 from buttress.config._errors import Problems, is_secret_key, suggest
+from buttress.config._flags import FlagSettings, build_flags, render_flags
+from buttress.config._fleet import Fleet, build_fleet, render_fleet
 from buttress.config._health import build_health
 from buttress.config._profiles import DEFAULT_PROFILE, PROFILES, apply_profile
 from buttress.config._schema import SECTIONS, is_table
@@ -35,6 +38,7 @@ from buttress.config._source import (
     read_file,
 )
 from buttress.config._toml import dumps
+from buttress.degrade._config import build_degradation
 from buttress.health import HealthRegistry
 from buttress.registry import Registry
 
@@ -43,7 +47,9 @@ if TYPE_CHECKING:
 
 __all__ = ["TOP_KEYS", "Config", "load_config"]
 
-SECTION_KEYS: Final = frozenset({*SECTIONS, "health", "server"})
+SECTION_KEYS: Final = frozenset(
+    {*SECTIONS, "health", "server", "flags", "degradation", "dlq", "fleet"}
+)
 TOP_KEYS: Final = frozenset({*SECTION_KEYS, "profile", "profiles"})
 """The keys allowed at the top of ``buttress.toml``."""
 
@@ -63,6 +69,12 @@ class Config:
     server: ServerSettings = field(default_factory=ServerSettings)
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
     alerts: tuple[AlertSettings, ...] = ()
+    flags: FlagSettings = field(default_factory=FlagSettings)
+    dlq: DLQSettings | None = None
+    """``[dlq]``; None without the table (``buttress dlq`` then uses the defaults)."""
+    fleet: Fleet | None = None
+    """``[fleet]``: its store, shared breakers and the fleet scheduler (None without the table);
+    ``config.fleet.close()`` stops the shared breakers' syncing and closes the store."""
     warnings: tuple[str, ...] = ()
 
     def masked(self) -> dict[str, Any]:
@@ -134,9 +146,15 @@ def load_config(
 
     registry = Registry(clock=clock)
     warned: list[str] = []
-    build_policies(data, registry, problems, warned)
+    fleet = build_fleet(data.get("fleet"), problems, clock)  # before the shared breakers
+    build_policies(data, registry, problems, warned, fleet)
     health, monitor, alerts = build_health(data, registry, clock, problems, warned)
+    build_degradation(data, registry, health, alerts, clock, problems)  # registers itself
     server = _server(data.get("server", {}), problems) or ServerSettings()
+    flags = build_flags(data.get("flags", {}), problems) or FlagSettings()
+    dlq = build_dlq(data.get("dlq"), problems)
+    if problems and fleet is not None:
+        fleet.close()  # the shared breakers built before the problem stop syncing
     problems.raise_if_any(source)
 
     for message in warned:
@@ -144,6 +162,13 @@ def load_config(
     effective: dict[str, Any] = {"profile": active, "server": render(server)}
     effective["health"] = {**render(monitor), **data.get("health", {}), **render(monitor)}
     effective.update((name, data[name]) for name in SECTIONS if name in data)
+    if "degradation" in data:
+        effective["degradation"] = data["degradation"]
+    effective["flags"] = render_flags(flags)
+    if dlq is not None:
+        effective["dlq"] = render_dlq(dlq)
+    if fleet is not None:
+        effective["fleet"] = render_fleet(fleet.settings)
     return Config(
         profile=active,
         path=file,
@@ -153,6 +178,9 @@ def load_config(
         server=server,
         monitor=monitor,
         alerts=alerts,
+        flags=flags,
+        dlq=dlq,
+        fleet=fleet,
         warnings=tuple(warned),
     )
 

@@ -25,6 +25,7 @@ from buttress.config._errors import Problems
 from buttress.errors import ConfigError
 from buttress.fallback import FallbackOptions
 from buttress.pipeline import PipelineOptions
+from buttress.ratelimit import AdaptiveConcurrency, AdaptiveThrottle, WorkQueue
 from buttress.retry import Backoff, RetryBudget, RetryOptions, RetryRule
 from buttress.timeout import TimeoutOptions
 
@@ -110,8 +111,27 @@ class Section:
     options: Mapping[str, Option]
 
 
+# Rate limits and load shedding (built by ``_limits.py``): a limiter's keys are its algorithm's
+# parameters; [concurrency.*] is a ConcurrencyLimiter (``max``) or an AdaptiveConcurrency.
+_RUNTIME = frozenset({"self", "name", "clock", "rng"})
+LIMIT_OPTIONS: Final = {
+    "algorithm": Option("algorithm", "any", required=True),
+    **{k: Option(k, "number") for k in ("rate", "burst", "capacity", "limit", "window")},
+    "max_wait": Option("max_wait", "number"),
+    "keyed": Option("keyed", "bool"),
+    "store": Option("store", "any"),
+}
+CONCURRENCY_OPTIONS: Final = {
+    "algorithm": Option("algorithm", "any"),
+    "max": Option("max", "number"),
+    **params_of(AdaptiveConcurrency, _RUNTIME | {"algorithm"}),
+}
+
 SECTIONS: Final[Mapping[str, Section]] = {
-    "breakers": Section("breaker", options_of(BreakerOptions)),
+    # ``shared = true``: fleet-wide through the [fleet] store (see ``_fleet.py``).
+    "breakers": Section(
+        "breaker", {**options_of(BreakerOptions), "shared": Option("shared", "bool")}
+    ),
     # A shared store (and its sync interval) is an object, not a value a file can hold yet.
     "budgets": Section(
         "budget",
@@ -121,6 +141,10 @@ SECTIONS: Final[Mapping[str, Section]] = {
     "timeouts": Section("timeout", options_of(TimeoutOptions)),
     "bulkheads": Section("bulkhead", options_of(BulkheadOptions)),
     "fallbacks": Section("fallback", options_of(FallbackOptions)),
+    "limits": Section("limiter", LIMIT_OPTIONS),
+    "concurrency": Section("concurrency", CONCURRENCY_OPTIONS),
+    "throttles": Section("throttle", params_of(AdaptiveThrottle, _RUNTIME)),
+    "queues": Section("queue", params_of(WorkQueue, _RUNTIME)),  # not pipeline policies
     "pipelines": Section("pipeline", options_of(PipelineOptions)),
 }
 """Every section of named policies, keyed by its table name, in the order they are built."""

@@ -5,23 +5,29 @@ its cached copy of the fleet state; no call waits for the network except a HALF_
 (one round trip to take a fleet-wide permit, and one to report the outcome).
 
 The process's sync thread (``_sync.SYNCER``; started by the first shared object, documented on
-``CircuitBreaker``) runs ``sync`` every ``min(sync_interval, staleness)`` seconds, and sooner
-(at most every ``_NUDGE_GAP``) after a failure or a pub/sub message. On a Redis store a sync is
+``CircuitBreaker``) runs ``sync`` every ``min(sync_interval, staleness)`` seconds. Bad news is
+flushed sooner: a failed or slow call makes the breaker due ``_QUICK_GAP`` after its last sync
+(a bucket of ``_QUICK_BURST`` such quick flushes, refilled at ``_QUICK_RATE`` per second, bounds
+the extra load a steady trickle of failures puts on the store), and a local opening makes it
+due at once (the first process to know tells the fleet's window). The caller only sets a
+deadline and an event: the flush itself runs on the sync thread. On a Redis store a sync is
 one call of ``_lua/breaker.lua``: it adds this process's deltas (calls, failures, slow calls
-since the last sync) to time buckets, evaluates the fleet-wide window with the breaker's own
+since the last sync) to the fleet window, evaluates it with the breaker's own
 ``failure_rate``, ``minimum_calls`` and ``slow_call_rate``, opens the breaker for everyone on
-the server's clock (and publishes the change), and returns the fleet state, which is adopted
-when its generation changed. So the cached state is never older than ``staleness`` (1 s by
-default), and usually a few milliseconds old (pub/sub).
+the server's clock and publishes the change, and returns the fleet state, which is adopted
+when its generation is new to us. The process's pub/sub thread hands every published change
+to ``receive``, which adopts it on arrival (no round trip); so the cached state is usually a
+millisecond old and never older than ``staleness`` (1 s by default).
 
-Approximations: a count window (``window=N``) is evaluated fleet-wide over the newest flushes
-(each process's deltas of one sync, kept in arrival order) until they hold at least N calls,
-none older than 10 s: whole flushes, so up to one flush more than N calls; a time window as
-ten buckets over ``window_seconds`` (server time). Outcomes only count from the moment they
-are flushed, and the
-deltas gathered while the store is down are dropped (old news must not open a recovered
-fleet). ``open_backoff`` and ``consecutive_failures`` stay local decisions; a local opening
-stays local (the fleet opens on the fleet's numbers).
+The fleet window. A time window (``window_seconds``) is ten buckets of server time. A count
+window (``window=N``) is the newest N calls of the fleet, taken from the newest flushes (each
+process's deltas of one sync, in arrival order, none older than 10 s); a flush is sent as two
+parts, the calls before its first failed or slow call and the rest, so that the newest calls
+are the bad ones, and of the oldest flush the window reaches only a proportional share counts.
+Outcomes count from the moment they are flushed; the deltas gathered while the store is down
+are dropped (old news must not open a recovered fleet). ``open_backoff`` and
+``consecutive_failures`` stay local decisions, and a local opening stays local: the fleet opens
+on the fleet's numbers, so one process with a bad network does not stop a healthy fleet.
 
 Any other ``Store`` (SQLite: the processes of one host) shares the state, not the window: a
 local opening, ``reset``, ``trip`` and ``disable`` are written under ``breaker:<name>`` with the
@@ -29,8 +35,9 @@ open-until as wall time, read back by every process each sync, and an OPEN break
 across a restart. Half-open permits are then per process.
 
 When the store fails the breaker carries on alone (local mode), emits ``FleetStoreDegraded``,
-reports ``degraded=True`` in its snapshot, and rejoins (``FleetStoreRestored``) at the next
-sync that succeeds. No call ever fails because the store failed.
+reports ``degraded=True`` in its snapshot (``degraded_reason`` says why), and rejoins
+(``FleetStoreRestored``) at the next sync that succeeds. No call ever fails because the store
+failed.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import secrets
+import threading
 import time
 from typing import Any
 
@@ -53,7 +61,11 @@ __all__ = ["SharedCircuitBreaker"]
 
 _OPEN = BreakerState.OPEN
 _CLOSED = BreakerState.CLOSED
-_NUDGE_GAP = 0.01
+_QUICK_GAP = 0.001
+"""Seconds between two flushes that failures ask for, while quick flushes are left."""
+_QUICK_BURST = 20
+_QUICK_RATE = 10.0
+"""Quick flushes: a bucket of ``_QUICK_BURST``, refilled by ``_QUICK_RATE`` per second."""
 _BUCKET = 0.1
 _COUNT_SPAN = 100  # buckets of _BUCKET: a count window looks back at most 10 s
 _STATES = {s.value: s for s in BreakerState}
@@ -63,8 +75,10 @@ class SharedCircuitBreaker(CircuitBreaker):
     """A ``CircuitBreaker`` whose state is shared through ``store`` (see the module docstring)."""
 
     __slots__ = (
+        "_apply_lock",
         "_degraded",
         "_deny_until",
+        "_error",
         "_fleet_open",
         "_flushed",
         "_gen",
@@ -72,8 +86,12 @@ class SharedCircuitBreaker(CircuitBreaker):
         "_keys",
         "_kv_until",
         "_last_sync",
+        "_mark",
+        "_quick",
         "_script",
         "_sync_args",
+        "_sync_lock",
+        "_timer_due",
         "channel",
         "due",
         "store",
@@ -95,12 +113,18 @@ class SharedCircuitBreaker(CircuitBreaker):
         self._interval = min(
             duration("sync_interval", sync_interval), duration("staleness", staleness)
         )
+        self._sync_lock = threading.Lock()
+        self._apply_lock = threading.Lock()
         self._degraded = False
+        self._error: str | None = None
         self._fleet_open = False
         self._deny_until = -math.inf
         self._gen = -1
         self._flushed = (0, 0, 0)
+        self._mark = 0
+        self._quick = float(_QUICK_BURST)
         self._last_sync = -math.inf
+        self._timer_due = 0.0
         self._kv_until = math.nan
         self.due = 0.0
         layout = shared.layout
@@ -129,31 +153,54 @@ class SharedCircuitBreaker(CircuitBreaker):
             repr(o.slow_call_rate),
             max(1, round(o.open_for * 1000)),
         )
+        self.due = time.monotonic() + self._interval  # the sync below is the first
+        SYNCER.add(self)  # listening first: a change published from now on reaches us
         self.sync()  # join the fleet's current state before the first call
-        SYNCER.add(self)
 
-    # -- the sync thread's side ---------------------------------------------------------------
+    @property
+    def degraded_reason(self) -> str | None:
+        """Why the breaker runs in local mode (the store's error, URL masked), or None."""
+        return self._error if self._degraded else None
+
+    # -- the fleet threads' side ----------------------------------------------------------------
 
     def pubsub_client(self) -> Any | None:
         """The redis-py client to subscribe with (Redis stores only)."""
         return getattr(self.store, "client", None) if self._script is not None else None
 
+    def receive(self, data: bytes) -> None:
+        """A state change published by the script (``gen:state:ms left``): adopt it now."""
+        try:
+            gen, state, left = data.decode().split(":")
+            self._apply([state, int(left), int(gen)], live=True)
+        except Exception:  # a stranger's message on our channel: the next sync corrects us
+            return
+
     def sync(self) -> None:
         """Flush deltas, refresh the fleet state; never raises (the store failing degrades)."""
-        self._last_sync = time.monotonic()
-        self.due = time.monotonic() + self._interval
-        calls, failures, slow = peek(self._seq) - 1, self._failures, self._slow
-        last, self._flushed = self._flushed, (calls, failures, slow)
-        try:
-            if self._script is not None:
-                deltas = (calls - last[0], failures - last[1], slow - last[2])
-                self._apply(self._run("sync", *deltas, *self._sync_args))
-            else:
-                self._sync_kv()
-        except StoreError as exc:
-            self._fail(exc)
-        except Exception as exc:  # a bug must not kill the sync thread
-            self._fail(exc)
+        with self._sync_lock:
+            now = time.monotonic()
+            refill = (now - self._last_sync) * _QUICK_RATE
+            self._quick = min(float(_QUICK_BURST), self._quick + refill)
+            if now < self._timer_due:  # nudged: an early flush spends one of the quick ones
+                self._quick -= 1
+            self._last_sync = now
+            self._timer_due = self.due = now + self._interval
+            with self._lock:  # calls and failures read together (failures count under it)
+                calls, failures, slow = peek(self._seq) - 1, self._failures, self._slow
+            last, self._flushed = self._flushed, (calls, failures, slow)
+            mark = self._mark
+            head = mark - last[0] - 1 if last[0] < mark <= calls else 0
+            try:
+                if self._script is not None:
+                    deltas = (calls - last[0], failures - last[1], slow - last[2])
+                    self._apply(self._run("sync", *deltas, *self._sync_args, head))
+                else:
+                    self._sync_kv()
+            except StoreError as exc:
+                self._fail(exc)
+            except Exception as exc:  # a bug must not kill the sync thread
+                self._fail(exc)
 
     def _run(self, op: str, *args: object) -> list[Any]:
         script, runner = self._script, self.store
@@ -169,23 +216,32 @@ class SharedCircuitBreaker(CircuitBreaker):
         return list(reply)
 
     def _fail(self, exc: BaseException) -> None:
+        self._error = str(exc) if isinstance(exc, StoreError) else repr(exc)
         if not self._degraded:
             self._degraded = True
             self._fleet_open = False
             announce(
                 FleetStoreDegraded(
-                    source=self.name, time=self._clock.time(), store=self.store.url, error=str(exc)
+                    source=self.name,
+                    time=self._clock.time(),
+                    store=self.store.url,
+                    error=self._error,
                 )
             )
 
-    def _apply(self, reply: list[Any]) -> None:
-        """Adopt the fleet state of a script reply if its generation is new to us."""
+    def _apply(self, reply: list[Any], *, live: bool = False) -> None:
+        """Adopt the fleet state of a script reply (or a message) if its generation is new."""
         raw, left_ms, gen = reply[0], int(reply[1]), int(reply[2])
         state = _STATES[raw.decode() if isinstance(raw, bytes) else str(raw)]
-        if gen > self._gen:
+        with self._apply_lock:
+            if gen <= self._gen:
+                return
             joining, self._gen = self._gen < 0, gen
-            if not (joining and state is _CLOSED):  # joining never closes anything
-                self._adopt(state, left_ms / 1000.0, "fleet")
+            if joining and state is _CLOSED and not live:
+                return  # joining never closes anything
+            self._adopt(state, left_ms / 1000.0, "fleet")
+        if self.pending:
+            self._announce()
 
     def _adopt(self, state: BreakerState, left: float, reason: str) -> None:
         now = self._clock.monotonic()
@@ -204,13 +260,11 @@ class SharedCircuitBreaker(CircuitBreaker):
                         self._move(_OPEN, f"opened by the {reason}", now)
         elif state is not self._state:
             self.force(state, f"{state.value} by the {reason}", now)
-        if self.pending:
-            self._announce()
 
     # -- SQLite and other stores without scripts --------------------------------------------
 
     def _sync_kv(self) -> None:
-        raw = self.store.get(self._keys[0])
+        raw = self.store.get(f"breaker:{self.name}")
         if self._degraded:
             self._degraded = False
             announce(
@@ -224,6 +278,8 @@ class SharedCircuitBreaker(CircuitBreaker):
                 if state is not _OPEN or left > 0:
                     self._adopt(state, left, "fleet")
                     self._kv_until = self._open_until
+                    if self.pending:
+                        self._announce()
                 self._fleet_open = False  # half-open permits stay per process here
                 return
         if self._state is _OPEN and self._open_until != self._kv_until:
@@ -234,7 +290,7 @@ class SharedCircuitBreaker(CircuitBreaker):
     def _write_kv(self, state: BreakerState, left: float) -> None:
         self._gen = secrets.randbits(48)
         until = self._clock.time() + left
-        self.store.set(self._keys[0], f"{state.value}|{until!r}|{self._gen}")
+        self.store.set(f"breaker:{self.name}", f"{state.value}|{until!r}|{self._gen}")
 
     # -- half-open trials go through the fleet ------------------------------------------------
 
@@ -259,6 +315,11 @@ class SharedCircuitBreaker(CircuitBreaker):
         raise CircuitOpenError(self.name, self._interval)
 
     def _settle(self, failed: bool, permit: int, start: float) -> None:
+        was = self._state
+        if failed and self._mark <= self._flushed[0]:
+            # Where the bad news starts (before the call is counted: a flush in between must
+            # not see the failure without its mark): the sequence number it is about to take.
+            self._mark = peek(self._seq)
         super()._settle(failed, permit, start)
         if permit != NO_PERMIT and self._fleet_open and not self._degraded:
             now = self._clock.monotonic()
@@ -268,8 +329,20 @@ class SharedCircuitBreaker(CircuitBreaker):
                 self._apply(self._run("trial", int(bad), o.success_threshold, self._sync_args[6]))
             except StoreError as exc:
                 self._fail(exc)
-        elif failed and self.due > self._last_sync + _NUDGE_GAP:
-            SYNCER.nudge_at(self, self._last_sync + _NUDGE_GAP)
+            return
+        if not failed and (
+            self._slow_after is None or self._clock.monotonic() - start < self._slow_after
+        ):
+            return
+        # A failed or slow call: mark a slow one's place too, and flush the news soon.
+        if self._mark <= self._flushed[0]:
+            self._mark = peek(self._seq) - 1
+        if self._degraded:
+            return
+        if was is _CLOSED and self._state is not _CLOSED:
+            SYNCER.nudge(self)  # a local opening: let the fleet judge these numbers now
+        elif self._quick >= 1:
+            SYNCER.nudge_at(self, self._last_sync + _QUICK_GAP)
 
     # -- manual control reaches the fleet -------------------------------------------------------
 

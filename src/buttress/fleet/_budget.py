@@ -118,6 +118,9 @@ class SharedRetryBudget(RetryBudget):
         """Budgets do not subscribe."""
         return None
 
+    def receive(self, data: bytes) -> None:
+        """Budgets have no channel: nothing arrives."""
+
     def sync(self) -> None:
         """Flush the deltas and read the fleet's totals; never raises."""
         with self._sync_lock:

@@ -30,8 +30,13 @@ from buttress.ops._jobs import attach_scheduler
 from buttress.ops._middleware import ReliabilityMiddleware
 from buttress.ops._openapi import openapi_document
 from buttress.ops._routes_admin import admin_routes
+from buttress.ops._routes_degradation import degradation_routes
+from buttress.ops._routes_dlq import dlq_routes
+from buttress.ops._routes_flags import flag_routes
 from buttress.ops._routes_health import health_routes
+from buttress.ops._routes_http import http_client_routes
 from buttress.ops._routes_jobs import job_routes
+from buttress.ops._routes_limits import limit_routes
 from buttress.ops._state import StateStore
 from buttress.ops._tokens import FailureLimiter, TokenSet
 from buttress.registry import Registry
@@ -39,6 +44,7 @@ from buttress.registry import Registry
 if TYPE_CHECKING:
     import uvicorn
 
+    from buttress.dlq import DeadLetterQueue
     from buttress.ops.scheduler import Scheduler
 
 __all__ = ["create_app", "make_server", "serve"]
@@ -60,6 +66,7 @@ def create_app(
     auth_window: float = 60.0,
     scheduler: bool | Scheduler | None = True,
     monitor: HealthMonitor | None = None,
+    dlq: DeadLetterQueue | None = None,
 ) -> Starlette:
     """The ops app for ``registry``: ``/health/...`` (public), ``/admin/reliability/...``,
     ``/admin/openapi.json``, the live dashboard at ``/`` (``buttress.ops._dashboard``) and,
@@ -82,6 +89,9 @@ def create_app(
     lasts, the health monitor every ``monitor.interval`` (``monitor`` defaults to a
     ``HealthMonitor`` of ``health``), breaker monitoring every two minutes and the reliability
     report every hour (see ``buttress.ops._jobs``); ``ctx.scheduler`` takes more jobs.
+
+    ``dlq`` (a ``DeadLetterQueue``) is attached to ``registry``; with one attached, the app has
+    ``/health/dlq``, the DLQ admin API and its jobs (``buttress.ops._routes_dlq``).
     """
     clock = clock if clock is not None else SYSTEM_CLOCK
     max_body_bytes = opt.integer("max_body_bytes", max_body_bytes, minimum=0)
@@ -101,18 +111,33 @@ def create_app(
         owns_store=state is None,
     )
     metrics = _metrics_route(ctx)
+    flags = flag_routes(ctx)  # none unless the registry has a flag store
+    degradation = degradation_routes(ctx)  # none unless the registry has a manager
+    dead_letters = dlq_routes(ctx, dlq)  # none unless a DLQ is attached or given
 
     async def openapi(request: Request) -> Response:
         """The OpenAPI document of this app."""
         root = request.scope.get("root_path") or None
         return JSONBody(
-            openapi_document(public_reads=ctx.public_reads, server=root, metrics=bool(metrics))
+            openapi_document(
+                public_reads=ctx.public_reads,
+                server=root,
+                metrics=bool(metrics),
+                flags=bool(flags),
+                degradation=bool(degradation),
+                dlq=bool(dead_letters),
+            )
         )
 
     all_routes: list[BaseRoute] = [
         *health_routes(ctx),
         *admin_routes(ctx),
         *job_routes(ctx),
+        *degradation,
+        *flags,
+        *dead_letters,
+        *http_client_routes(ctx),  # an empty list until an HTTP client is registered
+        *limit_routes(ctx),  # empty lists until a limiter, shedder or queue is registered
         Route("/admin/openapi.json", openapi, methods=["GET"], name="openapi"),
         *([metrics] if metrics is not None else []),
         *(routes(ctx) if callable(routes) else routes),

@@ -50,6 +50,14 @@ ASSETS: dict[str, str] = {
     "views.js": "text/javascript; charset=utf-8",
     "panels.js": "text/javascript; charset=utf-8",
     "breakers.js": "text/javascript; charset=utf-8",
+    "capabilities.js": "text/javascript; charset=utf-8",
+    "rows.js": "text/javascript; charset=utf-8",
+    "charts.js": "text/javascript; charset=utf-8",
+    "degrade.js": "text/javascript; charset=utf-8",
+    "featureflags.js": "text/javascript; charset=utf-8",
+    "httpclients.js": "text/javascript; charset=utf-8",
+    "deadletters.js": "text/javascript; charset=utf-8",
+    "deadletter.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
 }
 """The files under ``/dashboard/`` and their media types (the page itself is ``/``)."""

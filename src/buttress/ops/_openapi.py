@@ -328,10 +328,17 @@ def _dashboard_paths(admin: str, read: Any) -> dict[str, Any]:
 
 
 def openapi_document(
-    *, public_reads: bool, server: str | None = None, metrics: bool = False
+    *,
+    public_reads: bool,
+    server: str | None = None,
+    metrics: bool = False,
+    flags: bool = False,
+    degradation: bool = False,
+    dlq: bool = False,
 ) -> dict[str, Any]:
     """The document; ``server`` is the URL prefix the app is mounted at (None when at the root),
-    ``metrics`` whether ``/metrics`` is served."""
+    ``metrics`` whether ``/metrics`` is served, ``flags`` whether the feature-flag routes are,
+    ``degradation`` whether the degradation routes are, ``dlq`` whether the DLQ routes are."""
     read_security: list[dict[str, list[str]]] = [{"bearerAuth": []}]
     if public_reads:
         read_security = [{"bearerAuth": []}, {}]
@@ -420,7 +427,25 @@ def openapi_document(
         ],
     )
     paths.update(_job_paths(admin, read, mutation))
+    if flags:
+        from buttress.ops._openapi_flags import flag_paths  # imports this module
+
+        paths.update(flag_paths(admin, read))
+    from buttress.ops._routes_http import http_client_paths
+
+    paths.update(http_client_paths(admin, read))
+    from buttress.ops._openapi_limits import limit_paths
+
+    paths.update(limit_paths(admin, read))
     paths.update(_dashboard_paths(admin, read))
+    if degradation:
+        from buttress.ops._routes_degradation import degradation_paths
+
+        paths.update(degradation_paths(admin, read, mutation))
+    if dlq:
+        from buttress.ops._openapi_dlq import dlq_paths  # imports this module
+
+        paths.update(dlq_paths(admin, read))
     if metrics:
         paths["/metrics"] = read(
             "Prometheus exposition",

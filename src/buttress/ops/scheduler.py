@@ -5,6 +5,16 @@ fleet's processes spread out), never overlaps itself (a run that is still going 
 is due makes that one ``skipped``), and is isolated: an error is recorded and logged, and the
 job runs again at its next time. The last run and its outcome are visible in ``jobs()`` for the
 admin API and the dashboard; ``on_run`` receives every finished run (the ops server stores them).
+
+A fleet runs each periodic job on one process: give every process's scheduler the same
+``store`` (an ``AsyncStore``: Redis for a fleet, SQLite for the processes of one host) and they
+elect a leader through ``AsyncLeaderLock(lock_name, store, lock_ttl)``. Every scheduler keeps
+its timers, and when one fires only the leader runs the job; the leader renews the lock every
+``lock_ttl / 3``, and a process that loses it (another holds it, or the store is unreachable
+until its lease lapses) stops running jobs at once. Another process takes over at its next
+attempt after the lease ends: at most ``lock_ttl`` after a leader crashed, sooner when it
+stopped (``stop()`` releases the lock). Runs started by hand (``run``, ``spawn``) run on the
+process asked, leader or not.
 """
 
 from __future__ import annotations
@@ -17,12 +27,18 @@ import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from buttress import _options as opt
 from buttress._clock import SYSTEM_CLOCK, Clock
 from buttress._redact import redact
 from buttress.errors import ConfigError
+
+if TYPE_CHECKING:
+    from datetime import timedelta
+
+    from buttress.fleet import AsyncLeaderLock
+    from buttress.stores import AsyncStore
 
 __all__ = ["Job", "JobRun", "Scheduler"]
 
@@ -86,8 +102,10 @@ class Job:
 class Scheduler:
     """Runs jobs periodically in the running event loop; ``start()`` and ``stop()`` it.
 
-    ``Scheduler(*, clock=None, rng=None, on_run=None)``; ``on_run(run)`` is called after every
-    run (a failing callback is logged), as is every function given to ``add_run_listener``.
+    ``Scheduler(*, clock=None, rng=None, on_run=None, store=None, lock_ttl=15.0,
+    lock_name="scheduler")``; ``on_run(run)`` is called after every run (a failing callback is
+    logged), as is every function given to ``add_run_listener``. With ``store`` the periodic
+    runs happen only while this process leads the fleet (see the module docstring).
     """
 
     def __init__(
@@ -96,6 +114,9 @@ class Scheduler:
         clock: Clock | None = None,
         rng: random.Random | None = None,
         on_run: Callable[[JobRun], object] | None = None,
+        store: AsyncStore | None = None,
+        lock_ttl: float | timedelta = 15.0,
+        lock_name: str = "scheduler",
     ) -> None:
         self._clock = clock if clock is not None else SYSTEM_CLOCK
         self._rng = rng if rng is not None else random.Random()
@@ -103,6 +124,27 @@ class Scheduler:
         self._jobs: dict[str, Job] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._runs: set[asyncio.Task[JobRun]] = set()
+        self._lock: AsyncLeaderLock | None = None
+        if store is not None:
+            from buttress.fleet import AsyncLeaderLock
+
+            ttl = opt.duration("lock_ttl", lock_ttl)
+            if not isinstance(lock_name, str) or not lock_name:
+                raise ConfigError("lock_name", lock_name, "must be a non-empty string")
+            self._lock = AsyncLeaderLock(lock_name, store, ttl, clock=self._clock)
+        self._leading: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._renewing = False
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether periodic runs happen here: always without a store, else while we lead."""
+        return self._lock is None or self._lock.is_leader
+
+    @property
+    def leader_lock(self) -> AsyncLeaderLock | None:
+        """The lock this scheduler leads the fleet with (None without a store)."""
+        return self._lock
 
     def add(self, name: str, fn: JobFunction, *, interval: float, jitter: float = 0.1) -> Job:
         """Schedule ``fn`` (sync or async, no arguments) every ``interval`` seconds."""
@@ -137,10 +179,32 @@ class Scheduler:
         return job.interval + (self._rng.uniform(-spread, spread) if spread else 0.0)
 
     def start(self) -> None:
-        """Start every job's loop in the running event loop (first runs after one interval)."""
+        """Start every job's loop in the running event loop (first runs after one interval),
+        and with a ``store`` the election (the first attempt to lead is made at once)."""
+        if self._lock is not None and self._leading is None:
+            self._stopping = False
+            self._leading = asyncio.get_running_loop().create_task(
+                self._lead(self._lock), name="buttress-scheduler-leader"
+            )
         for job in self._jobs.values():
             if job.name not in self._tasks:
                 self._start_job(job)
+
+    async def _lead(self, lock: AsyncLeaderLock) -> None:
+        """Take the lock, then keep renewing it (``acquire`` renews what we hold)."""
+        was = False
+        while not self._stopping:
+            self._renewing = True  # stop() lets a store call finish rather than cut it
+            try:
+                await lock.acquire()
+            finally:
+                self._renewing = False
+            now = lock.is_leader
+            if now != was:
+                was = now
+                logger.info("scheduler %s the lock %r", "took" if now else "lost", lock.name)
+            if not self._stopping:
+                await self._clock.asleep(lock.ttl / 3)
 
     def _start_job(self, job: Job) -> None:
         self._tasks[job.name] = asyncio.get_running_loop().create_task(
@@ -148,18 +212,28 @@ class Scheduler:
         )
 
     async def stop(self) -> None:
-        """Stop the loops and wait for runs in progress to be cancelled."""
+        """Stop the loops, wait for runs in progress to be cancelled, and give the lock up."""
         tasks: list[asyncio.Task[Any]] = [*self._tasks.values(), *self._runs]
         self._tasks.clear()
         for task in tasks:
             task.cancel()
+        leading, self._leading = self._leading, None
+        if leading is not None:
+            self._stopping = True
+            if not self._renewing:  # asleep: cancel it; else it ends after its store call
+                leading.cancel()
+            tasks.append(leading)
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._lock is not None:
+            await self._lock.release()
 
     async def _loop(self, job: Job) -> None:
         while True:
             delay = self._delay(job)
             job.next_run = self._clock.time() + delay
             await self._clock.asleep(delay)
+            if not self.is_leader:
+                continue  # another process of the fleet runs it
             if job.running:
                 self._record(job, JobRun(job.name, self._clock.time(), 0.0, "skipped"))
                 continue

@@ -21,6 +21,7 @@ from buttress._policy import Policy
 from buttress.events import RetryExhausted, RetryScheduled, emit, wants
 from buttress.retry._backoff import Backoff
 from buttress.retry._budget import RetryBudget
+from buttress.retry._dead import DeadLetterSink
 from buttress.retry._hints import error_hint, result_hint
 from buttress.retry._rules import Matcher, RetryOptions
 
@@ -72,12 +73,14 @@ class RetryCore(Policy):
     __slots__ = (
         "_budget",
         "_clock",
+        "_dead_letter",
         "_exhausted",
         "_failures",
         "_fast",
         "_guarded",
         "_on_result",
         "_only",
+        "_queue",
         "_result_index",
         "_retries",
         "_rng",
@@ -94,6 +97,8 @@ class RetryCore(Policy):
     options: RetryOptions
     _budget: RetryBudget | None
     _clock: Clock
+    _dead_letter: DeadLetterSink | None
+    _queue: str
     _on_result: Callable[[Any], bool] | None
     _rng: random.Random
     _rules: tuple[tuple[int, Backoff], ...]

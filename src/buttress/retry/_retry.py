@@ -19,6 +19,7 @@ from buttress._wrap import GENERIC, compile_wrapper, signature_of
 from buttress.retry._backoff import _RNG, Backoff
 from buttress.retry._budget import RetryBudget
 from buttress.retry._core import RetryCore, _CallState
+from buttress.retry._dead import DeadLetterSink, check_sink, send, send_async
 from buttress.retry._rules import (
     DEFAULT_BACKOFF,
     RetryOptions,
@@ -46,6 +47,8 @@ class Retry(RetryCore):
     ``on_result(result) -> bool`` marks results to retry; when attempts run out the last result
     is returned. Cancellation is never retried; ``CircuitOpenError`` only when ``on`` names it.
     The last real error is re-raised with a note saying how many attempts were made.
+    ``dead_letter`` (a ``DeadLetterQueue``) keeps each call that gives up, its arguments as the
+    payload, in ``queue`` (default the retry's name).
     """
 
     __slots__ = ()
@@ -62,9 +65,12 @@ class Retry(RetryCore):
         clock: Clock | None = None,
         rng: random.Random | None = None,
         name: str = "retry",
+        dead_letter: DeadLetterSink | None = None,
+        queue: str | None = None,
     ) -> None:
         check_runtime(name, clock, rng)
         self.name = name
+        self._dead_letter, self._queue = check_sink(dead_letter, queue, name)
         self.options = RetryOptions(
             on=on,
             attempts=attempts,
@@ -194,6 +200,8 @@ class Retry(RetryCore):
         while True:
             delay = self._next(state)
             if delay is None:
+                if self._dead_letter is not None and state.stop and state.error is not None:
+                    send(self._dead_letter, self._queue, self.name, state.error, fn, args, kwargs)
                 return self._finish(state)  # type: ignore[no-any-return]
             if delay > 0:
                 clock.sleep(delay)
@@ -221,6 +229,9 @@ class Retry(RetryCore):
         while True:
             delay = self._next(state)
             if delay is None:
+                sink = self._dead_letter
+                if sink is not None and state.stop and state.error is not None:
+                    await send_async(sink, self._queue, self.name, state.error, fn, args, kwargs)
                 return self._finish(state)  # type: ignore[no-any-return]
             if delay > 0:
                 await clock.asleep(delay)

@@ -27,6 +27,30 @@ transitions since the collector was)::
     buttress_hedge_launched_total{name}, _won_total{name}   counter
     buttress_chaos_injected_total{name,type}                counter  fault|latency
     buttress_chaos_enabled{name}                            gauge    1 or 0
+    buttress_degradation_level                              gauge    0 normal .. 5 maintenance
+    buttress_degradation_changes_total                      counter
+    buttress_degradation_feature_enabled{feature}           gauge    1 on, 0 off
+    buttress_http_client_requests_total{client,host,outcome} counter outcome: buttress.http.OUTCOMES
+    buttress_http_client_attempts_total{client,host}        counter  first attempts, retries, hedges
+    buttress_http_client_retries_total{client,host}         counter
+    buttress_http_client_request_duration_seconds{client,host} histogram  to the answer's headers
+    buttress_http_client_success_ratio{client,host}         gauge    over the recent window
+    buttress_http_client_status{client,host}                gauge    2 pass, 1 warn, 0 fail
+    buttress_dlq_messages{queue,status}                     gauge    records in the store
+    buttress_dlq_added_total{queue,reason}                  counter  reason: the classification
+    buttress_dlq_processed_total{queue,result}              counter  resolved|retried|parked|stale
+    buttress_dlq_processing_duration_seconds{queue}         histogram  handler run time
+    buttress_ratelimit_decisions_total{name,result}         counter  allowed|refused
+    buttress_ratelimit_keys{name}, _waiting{name}, _limit{name} gauge keys held, waiters, quota
+    buttress_concurrency_in_flight{name}, _limit{name}      gauge    concurrency limiters
+    buttress_throttle_rejection_probability{name}           gauge    adaptive throttles
+    buttress_work_queue_depth{name}, _max_size{name}        gauge    items waiting, capacity
+    buttress_work_queue_oldest_age_seconds{name}            gauge    0 when empty
+    buttress_work_queue_workers{name}, _busy_workers{name}  gauge
+    buttress_work_queue_items_total{name,outcome}           counter  processed|failed|expired|
+                                                                     refused|evicted
+    buttress_load_shed_total{name}                          counter  concurrency, throttle, queue
+    buttress_load_shedding{name}                            gauge    1 while shedding
     buttress_health_check_status{check}                     gauge    2 pass, 1 warn/not run, 0 fail
     buttress_health_check_duration_seconds{check}           gauge    last run
     buttress_health_check_last_run_timestamp_seconds{check} gauge    last run (Unix time)

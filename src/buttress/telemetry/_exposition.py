@@ -10,11 +10,11 @@ once. A test checks that the output is byte for byte what ``generate_latest`` gi
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from buttress.telemetry._families import COUNTER, Family
+from buttress.telemetry._families import COUNTER, HISTOGRAM, Family
 
-__all__ = ["CONTENT_TYPE", "write"]
+__all__ = ["CONTENT_TYPE", "number", "write"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """The media type of ``render()``'s output (Prometheus text format 0.0.4)."""
@@ -38,6 +38,9 @@ def write(families: Iterable[Family]) -> bytes:
         text = family.help.replace("\\", r"\\").replace("\n", r"\n")
         add(f"# HELP {name} {text}\n# TYPE {name} {family.type}\n")
         labels = family.labels
+        if family.type == HISTOGRAM:
+            _histogram(add, esc, name, labels, family)
+            continue
         order = sorted(range(len(labels)), key=labels.__getitem__)
         # Arity 1 and 2 (nearly every row) are written out; longer label sets take a loop.
         if len(labels) == 1:
@@ -61,6 +64,32 @@ def write(families: Iterable[Family]) -> bytes:
             for _, value in family.rows:
                 add(f"{name} {_number(value)}\n")
     return "".join(out).encode("utf-8")
+
+
+def _histogram(
+    add: Callable[[str], None],
+    esc: Callable[[str], str],
+    name: str,
+    labels: tuple[str, ...],
+    family: Family,
+) -> None:
+    """``_bucket`` rows (labels sorted with ``le``), then ``_count`` and ``_sum``."""
+    order = sorted((*labels, "le"))
+    for values, buckets, total in family.histograms:
+        pairs = dict(zip(labels, map(esc, values), strict=True))
+        plain = ",".join(f'{k}="{pairs[k]}"' for k in sorted(labels))
+        for bound, count in buckets:
+            pairs["le"] = _number(bound)
+            text = ",".join(f'{k}="{pairs[k]}"' for k in order)
+            add(f"{name}_bucket{{{text}}} {_number(count)}\n")
+        braces = f"{{{plain}}}" if plain else ""
+        add(f"{name}_count{braces} {_number(buckets[-1][1] if buckets else 0)}\n")
+        add(f"{name}_sum{braces} {_number(total)}\n")
+
+
+def number(value: float) -> str:
+    """``value`` as the text format writes it (Go's float formatting)."""
+    return _number(value)
 
 
 def _number(value: float) -> str:

@@ -18,9 +18,15 @@ from typing import TYPE_CHECKING, Any
 from buttress.breaker import BreakerState, CircuitBreaker
 from buttress.bulkhead import Bulkhead
 from buttress.chaos import Chaos
+from buttress.degrade import DegradationManager
 from buttress.fallback import Fallback
 from buttress.hedge import Hedge
+from buttress.ratelimit import AdaptiveThrottle, RateLimiter
+from buttress.ratelimit._concurrency import SlotLimiter
 from buttress.retry import Retry, RetryBudget
+from buttress.telemetry._dlq import dead_letter_queues
+from buttress.telemetry._http import http_clients
+from buttress.telemetry._limits import concurrency_limiters, rate_limiters, throttles, work_queues
 from buttress.timeout import Timeout
 
 if TYPE_CHECKING:
@@ -30,6 +36,7 @@ __all__ = [
     "COUNTER",
     "GAUGE",
     "HEALTH_STATUS_VALUES",
+    "HISTOGRAM",
     "KINDS",
     "Family",
     "Kind",
@@ -39,8 +46,11 @@ __all__ = [
 
 COUNTER = "counter"
 GAUGE = "gauge"
+HISTOGRAM = "histogram"
 
 Row = tuple[tuple[str, ...], float]
+HistogramRow = tuple[tuple[str, ...], tuple[tuple[float, int], ...], float]
+"""(label values, cumulative buckets as (upper bound, count) ending with +Inf, sum)."""
 Transitions = Callable[[], list[tuple[tuple[str, str, str], int]]]
 
 BREAKER_STATES = tuple(state.value for state in BreakerState)
@@ -53,13 +63,15 @@ HEALTH_GROUPS = ("liveness", "readiness", "startup")
 @dataclass(slots=True)
 class Family:
     """One metric family: ``name`` (a counter's without ``_total``), ``type``, ``help``,
-    ``labels`` (names) and ``rows`` of (label values, value)."""
+    ``labels`` (names) and ``rows`` of (label values, value); a histogram has ``histograms``
+    instead of rows."""
 
     name: str
     type: str
     help: str
     labels: tuple[str, ...]
     rows: list[Row] = field(default_factory=list)
+    histograms: list[HistogramRow] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +93,11 @@ FamilyFunction = Callable[[Items, Scrape], list[Family]]
 
 @dataclass(frozen=True, slots=True)
 class Kind:
-    """A policy kind: its ``Registry`` kind name, its class (to find it inside pipelines) and the
-    function that turns its objects into families."""
+    """A policy kind: its ``Registry`` kind name, its class (to find it inside pipelines; None
+    for kinds never in a pipeline) and the function that turns its objects into families."""
 
     name: str
-    type: type[Any]
+    type: type[Any] | None
     families: FamilyFunction
 
 
@@ -273,6 +285,30 @@ def chaos(items: Items, scrape: Scrape) -> list[Family]:
     return [injected, enabled]
 
 
+def degradation(items: Items, scrape: Scrape) -> list[Family]:
+    """The service's degradation level, its changes, and whether each feature is on (one
+    manager per registry)."""
+    level = scrape.family(
+        "degradation_level",
+        GAUGE,
+        "Degradation level: 0 normal, 1 minor, 2 moderate, 3 severe, 4 critical, 5 maintenance.",
+    )
+    changes = scrape.family("degradation_changes", COUNTER, "Changes of the degradation level.")
+    enabled = scrape.family(
+        "degradation_feature_enabled",
+        GAUGE,
+        "1 while the feature is on at the current degradation level, else 0.",
+        "feature",
+    )
+    for _label, manager in items[:1]:
+        current = manager.level
+        level.rows.append(((), int(current)))
+        changes.rows.append(((), manager.changes))
+        for feature, off_at in sorted(manager.features().items()):
+            enabled.rows.append(((feature,), 1 if current < off_at else 0))
+    return [level, changes, enabled]
+
+
 KINDS: tuple[Kind, ...] = (
     Kind("breaker", CircuitBreaker, breakers),
     Kind("retry", Retry, retries),
@@ -282,6 +318,13 @@ KINDS: tuple[Kind, ...] = (
     Kind("fallback", Fallback, fallbacks),
     Kind("hedge", Hedge, hedges),
     Kind("chaos", Chaos, chaos),
+    Kind("degradation", DegradationManager, degradation),
+    Kind("http_client", None, http_clients),
+    Kind("dlq", None, dead_letter_queues),
+    Kind("limiter", RateLimiter, rate_limiters),
+    Kind("concurrency", SlotLimiter, concurrency_limiters),  # and AdaptiveConcurrency
+    Kind("throttle", AdaptiveThrottle, throttles),
+    Kind("queue", None, work_queues),
 )
 """Every policy kind the collector reads, in exposition order."""
 

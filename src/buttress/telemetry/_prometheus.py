@@ -24,7 +24,7 @@ from buttress import events
 from buttress._redact import redact
 from buttress.errors import ConfigError
 from buttress.registry import Registry
-from buttress.telemetry._exposition import write
+from buttress.telemetry._exposition import number, write
 from buttress.telemetry._families import KINDS, Family, Scrape, health_checks
 
 if TYPE_CHECKING:
@@ -211,7 +211,21 @@ def scrape(
         checks = _labelled_checks(health)
         if checks:
             families.extend(health_checks(checks, context))
-    return [family for family in families if family.rows]
+    return [family for family in merge(families) if family.rows or family.histograms]
+
+
+def merge(families: list[Family]) -> list[Family]:
+    """Families of one name fed by several kinds (``load_shed_total``) as one family, in the
+    place of the first; rows with the same labels are added up (one series each)."""
+    merged: dict[str, Family] = {}
+    for family in families:
+        first = merged.setdefault(family.name, family)
+        if first is not family:
+            totals = dict(first.rows)
+            for labels, value in family.rows:
+                totals[labels] = totals.get(labels, 0) + value
+            first.rows[:] = list(totals.items())
+    return list(merged.values())
 
 
 def catalogue(prefix: str, *, health: bool) -> list[Family]:
@@ -223,7 +237,7 @@ def catalogue(prefix: str, *, health: bool) -> list[Family]:
         families.extend(kind.families((), context))
     if health:
         families.extend(health_checks((), context))
-    return families
+    return merge(families)
 
 
 def gather(registry: Registry) -> dict[str, list[tuple[str, Any]]]:
@@ -243,7 +257,7 @@ def gather(registry: Registry) -> dict[str, list[tuple[str, Any]]]:
             if id(policy) in known:
                 continue
             for kind in KINDS:
-                if isinstance(policy, kind.type):
+                if kind.type is not None and isinstance(policy, kind.type):
                     _keep(policy, found[kind.name], taken[kind.name], known)
                     break
     return found
@@ -269,10 +283,21 @@ def _labelled_checks(health: HealthSource) -> list[tuple[str, Check, CheckResult
 
 
 def _to_metrics(families: list[Family]) -> Iterator[Metric]:
-    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+    from prometheus_client.core import (
+        CounterMetricFamily,
+        GaugeMetricFamily,
+        HistogramMetricFamily,
+    )
 
     for family in families:
-        metric: CounterMetricFamily | GaugeMetricFamily
+        metric: CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily
+        if family.type == "histogram":
+            metric = HistogramMetricFamily(family.name, family.help, labels=family.labels)
+            for values, buckets, total in family.histograms:
+                ladder = [(number(bound), count) for bound, count in buckets]
+                metric.add_metric(list(values), ladder, sum_value=total)
+            yield metric
+            continue
         if family.type == "counter":
             metric = CounterMetricFamily(family.name, family.help, labels=family.labels)
         else:

@@ -14,6 +14,7 @@ from buttress.health import CheckResult, Status
 from buttress.health.checks import breakers_check, command_check, custom_check
 from buttress.registry import Registry
 from buttress.testing import ManualClock
+from tests import servers
 
 from .conftest import Runner
 
@@ -74,6 +75,33 @@ async def test_open_breakers_warn_never_fail(run: Runner):
     assert half.status is Status.WARN
     assert half.observed_value == 3
     assert half.details["breakers"]["ledger"]["state"] == "half_open"
+
+
+async def test_breaker_in_local_mode_warns_with_the_reason(run: Runner):
+    """A shared breaker whose Redis is unreachable warns as degraded, with a reason, no secret."""
+    from buttress.fleet import SharedCircuitBreaker
+    from buttress.stores import RedisStore
+
+    registry = Registry(clock=ManualClock())
+    registry.breaker("search")
+    url = f"redis://:{SECRET}@127.0.0.1:{servers.stopped_port()}/0"
+    with RedisStore(url, timeout=0.2) as store:
+        breaker = registry.breaker("payments", shared=store)
+        assert isinstance(breaker, SharedCircuitBreaker)
+        try:
+            result = await run(breakers_check(registry))
+        finally:
+            breaker.close()
+    assert result.status is Status.WARN
+    assert result.observed_value == 0  # nothing is open: the warning is the local mode
+    assert "1 in local mode" in result.output
+    assert "payments (" in result.output
+    details = result.details["breakers"]
+    assert details["payments"]["degraded"] is True
+    assert "redis://" in details["payments"]["degraded_reason"]
+    assert details["search"]["degraded"] is False
+    assert SECRET not in result.output
+    assert SECRET not in repr(result.details)
 
 
 def test_breakers_check_needs_a_registry():

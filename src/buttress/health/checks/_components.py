@@ -26,8 +26,10 @@ def breakers_check(
 ) -> Check:
     """Every circuit breaker of ``registry``: any open, forced-open or half-open one gives
     **warn**, never fail, so that one broken dependency does not take the whole fleet out of
-    the load balancer. Observed value: the number of such breakers. Details: per breaker its
-    state, failure rate, slow-call rate, seconds until a trial, and openings. Defaults:
+    the load balancer; so does a shared breaker in local mode (its store unreachable), with
+    the reason (secrets masked). Observed value: the number of open, forced-open or half-open
+    breakers. Details: per breaker its state, failure rate, slow-call rate, seconds until a
+    trial, openings, and ``degraded`` (with ``degraded_reason`` when true). Defaults:
     component_type "component", measurement "open".
     """
     base = common(name, options, component_type="component", measurement="open")
@@ -41,21 +43,31 @@ def breakers_check(
             snapshots = [breaker.snapshot() for breaker in breakers]
         except Exception as exc:  # this check warns at worst, whatever happens
             return CheckResult.warned(f"cannot read circuit breakers: {scrub(str(exc))}")
-        states = {
-            snap.name: {
+        states: dict[str, dict[str, Any]] = {}
+        local: list[str] = []
+        for breaker, snap in zip(breakers, snapshots, strict=True):
+            states[snap.name] = {
                 "state": snap.state.value,
                 "failure_rate": round(snap.failure_rate, 4),
                 "slow_rate": round(snap.slow_rate, 4),
                 "retry_after": snap.retry_after,
                 "openings": snap.openings,
+                "degraded": snap.degraded,
             }
-            for snap in snapshots
-        }
+            if snap.degraded:
+                why = scrub(str(getattr(breaker, "degraded_reason", None) or "store unreachable"))
+                states[snap.name]["degraded_reason"] = why
+                local.append(f"{snap.name} ({why})")
         tripped = [f"{s.name} ({s.state.value})" for s in snapshots if s.state in TRIPPED]
         details = {"breakers": states}
+        parts = []
         if tripped:
-            output = f"{len(tripped)} of {len(snapshots)} circuit breakers open: "
-            output += ", ".join(tripped)
+            parts.append(f"{len(tripped)} of {len(snapshots)} circuit breakers open: ")
+            parts[-1] += ", ".join(tripped)
+        if local:
+            parts.append(f"{len(local)} in local mode, store unreachable: " + ", ".join(local))
+        if parts:
+            output = scrub("; ".join(parts))
             return CheckResult(Status.WARN, output, len(tripped), "breakers", details)
         output = f"{len(snapshots)} circuit breakers, none open"
         return CheckResult(Status.PASS, output, 0, "breakers", details)

@@ -1,5 +1,7 @@
-// The buttress dashboard: live state from the stream, breaker actions, pipelines and jobs.
+// The buttress dashboard: live state from the stream, breaker actions, pipelines and jobs;
+// the panels of optional capabilities (degradation, flags, HTTP clients...) in capabilities.js.
 import { applyBreaker, applyBreakers, breakers, onBreakerAction, tickBreakers } from "./breakers.js";
+import { capabilities } from "./capabilities.js";
 import { refreshTimes, renderEvents, renderHealth, renderJobs, renderPipelines } from "./panels.js";
 import { liveStream, readError } from "./stream.js";
 import { BREAKER_STATES, duration, el, serverClock, setData, setText } from "./views.js";
@@ -66,21 +68,38 @@ const dialog = {
   node: $("token-dialog"),
   pending: null,
 
-  /** Open it; `submit({token, reason})` resolves to null (done) or {text, needsToken}. */
-  open({ title, text, needToken, reason = false, label = "Continue", danger = false, error = null, submit }) {
+  /**
+   * Open it; `submit({token, reason})` resolves to null (done) or {text, needsToken}.
+   * `reason`: false, true (optional) or "required"; `fields`: more inputs shown above the
+   * token; `cancelled()` runs when the dialog closes without a successful submit.
+   */
+  open({ title, text, needToken, reason = false, fields = [], label = "Continue", danger = false, error = null, submit, cancelled = null }) {
+    this.settle(false);
     setText($("dialog-title"), title);
     setText($("dialog-text"), text);
+    $("dialog-fields").replaceChildren(...fields);
     $("token-field").hidden = !needToken;
     $("token-input").required = needToken;
     $("token-input").value = "";
     $("reason-field").hidden = !reason;
     $("reason-input").value = "";
+    $("reason-input").required = reason === "required";
+    setText($("reason-hint"), reason === "required" ? "(required, written to the audit log)" : "(optional, written to the audit log)");
+    this.cancelled = cancelled;
     $("dialog-submit").textContent = label;
     $("dialog-submit").className = danger ? "danger" : "primary";
     this.showError(error);
     this.pending = submit;
     if (!this.node.open) this.node.showModal();
-    (needToken ? $("token-input") : $("dialog-submit")).focus();
+    const first = $("dialog-fields").querySelector("input, select");
+    (first ?? (needToken ? $("token-input") : $("dialog-submit"))).focus();
+  },
+
+  /** Forget the current request; run its `cancelled` unless it succeeded. */
+  settle(succeeded) {
+    const cancelled = this.cancelled;
+    this.cancelled = null;
+    if (!succeeded) cancelled?.();
   },
 
   showError(error) {
@@ -100,7 +119,10 @@ const dialog = {
     try {
       const error = await this.pending(values);
       if (error) this.showError(error);
-      else this.node.close();
+      else {
+        this.settle(true);
+        this.node.close();
+      }
     } finally {
       $("dialog-submit").disabled = false;
     }
@@ -112,6 +134,7 @@ $("token-form").addEventListener("submit", (event) => {
   dialog.submitted();
 });
 $("dialog-cancel").addEventListener("click", () => dialog.node.close());
+dialog.node.addEventListener("close", () => dialog.settle(false));
 
 function askReadToken(error) {
   dialog.open({
@@ -146,36 +169,62 @@ const ACTIONS = {
   },
 };
 
-async function post(path, reason, bearer) {
-  const headers = { "Content-Type": "application/json" };
+/** A request to the admin API (`path` relative to it); the JSON answer, or an HttpError. */
+async function send(method, path, { body = null, bearer = token.get() } = {}) {
+  const headers = {};
   if (bearer) headers.Authorization = `Bearer ${bearer}`;
-  const body = reason ? JSON.stringify({ reason }) : "";
-  const response = await fetch(`${API}/${path}`, { method: "POST", headers, body, cache: "no-store" });
+  if (body !== null) headers["Content-Type"] = "application/json";
+  const init = { method, headers, body: body === null ? undefined : JSON.stringify(body), cache: "no-store" };
+  const response = await fetch(`${API}/${path}`, init);
   if (!response.ok) throw await readError(response);
   return response.json();
 }
 
-function act(name, action) {
-  const spec = ACTIONS[action];
+/**
+ * A change through the dialog, as the breaker actions do: it asks for a token when none is
+ * kept (or when the kept one is refused), keeps a token that worked, and explains refusals.
+ * `run(bearer, {reason})` makes the request; `done(result)` shows its outcome; `what` ends
+ * "This token's role cannot …".
+ */
+function operate({ title, text, label, danger = false, reason = true, fields = [], what, run, done, cancelled = null }) {
   dialog.open({
-    title: spec.title(name),
-    text: spec.text,
+    title,
+    text,
     needToken: !token.get(),
-    reason: true,
-    label: spec.label,
-    danger: spec.danger,
-    submit: async ({ token: entered, reason }) => {
+    reason,
+    fields,
+    label,
+    danger,
+    cancelled,
+    submit: async ({ token: entered, reason: why }) => {
       try {
-        const result = await post(`circuit-breakers/${encodeURIComponent(name)}/${action}`, reason, entered || token.get());
+        const result = await run(entered || token.get(), { reason: why });
         if (entered) token.set(entered);
-        applyBreaker(result.after);
-        toast(`Breaker “${name}” ${spec.verb === "reset" ? "reset" : "opened"}: now ${BREAKER_STATES[result.after.state]?.label ?? result.after.state}.`, "pass");
+        done?.(result);
         return null;
       } catch (error) {
+        if (error.invalid) return { text: error.message }; // a field of the dialog is wrong
         if (!error.status) return { text: `The server did not answer: ${error.message}` };
         if (error.status === 401 && !entered) token.clear();
-        return explain(error, `${spec.verb} a breaker`);
+        return explain(error, what);
       }
+    },
+  });
+}
+
+function act(name, action) {
+  const spec = ACTIONS[action];
+  operate({
+    title: spec.title(name),
+    text: spec.text,
+    label: spec.label,
+    danger: spec.danger,
+    what: `${spec.verb} a breaker`,
+    run: (bearer, { reason }) =>
+      send("POST", `circuit-breakers/${encodeURIComponent(name)}/${action}`, { body: reason ? { reason } : null, bearer }),
+    done: (result) => {
+      applyBreaker(result.after);
+      toast(`Breaker “${name}” ${spec.verb === "reset" ? "reset" : "opened"}: now ${BREAKER_STATES[result.after.state]?.label ?? result.after.state}.`, "pass");
     },
   });
 }
@@ -193,6 +242,8 @@ async function getJSON(path) {
   if (!response.ok) throw await readError(response);
   return response.json();
 }
+
+capabilities.use({ getJSON, send, operate, toast, explain });
 
 async function loadPipelines() {
   try {
@@ -238,6 +289,7 @@ function onEvent({ event, data }) {
     if (fresh.length) {
       state.lastSeq = fresh.at(-1).seq;
       renderEvents(fresh, $("events"));
+      capabilities.onEvents(fresh);
     }
   }
 }
@@ -258,11 +310,15 @@ function onState(name, detail, error) {
     state.throttled = error?.status === 429;
   }
   state.needsAuth = name === "auth";
-  if (name === "auth") clearTimeout(jobsTimer); // a refused token must not keep failing
+  if (name === "auth") {
+    clearTimeout(jobsTimer); // a refused token must not keep failing
+    capabilities.pause();
+  }
   updateTokenButton();
   if (name === "live" && !state.live) {
     if (!state.pipelinesLoaded) loadPipelines();
     loadJobs();
+    capabilities.load();
   }
   state.live = name === "live";
   if (name === "auth") askReadToken(detail);
@@ -289,4 +345,5 @@ onBreakerAction(act);
 setInterval(() => {
   tickBreakers();
   refreshTimes();
+  capabilities.tick();
 }, 1000);

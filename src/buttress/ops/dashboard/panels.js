@@ -87,6 +87,15 @@ function describe(ev) {
       return { tone: "warn", text: `attempt ${ev.attempt} failed; retry in ${duration(ev.delay)}`, more: ev.error };
     case "timeout.expired":
       return { tone: "warn", text: `call exceeded ${duration(ev.seconds)}` };
+    case "degradation.changed": {
+      const rank = ["normal", "minor", "moderate", "severe", "critical", "maintenance"];
+      const tone = ev.new === "normal" ? "pass" : rank.indexOf(ev.new) > rank.indexOf(ev.old) ? "fail" : "warn";
+      return { tone, text: `level ${ev.old} → ${ev.new}${ev.actor ? ` by ${ev.actor}` : ""}`, more: ev.reason };
+    }
+    case "flag.changed":
+      return { tone: "info", text: `${ev.action} by ${ev.actor}`, more: ev.reason };
+    case "flag.suspended":
+      return { tone: ev.suspended ? "warn" : "pass", text: ev.suspended ? "switched off on its own" : "back on", more: ev.cause };
     default: {
       const rest = Object.entries(ev).filter(([k]) => !["kind", "source", "time", "seq"].includes(k));
       return { tone: "info", text: ev.kind, more: rest.map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`).join(" ") };

@@ -1,0 +1,59 @@
+-- add: store a batch of records sharing everything but payload and key.
+-- ARGV: queue, error JSON, keyed ('1': each payload comes after its key or ''; '0': payloads
+--       only), class, error type, now, due ('' when parked), max, status, headers JSON (''),
+--       bucket (arrival bucket), n, then the n payloads (or key, payload pairs).
+-- No history is stored: until the first attempt fails, it is the error of the record (read
+-- side). Returns the id of each payload (an already stored key's id for a duplicate).
+local queue, err, keyed, class, etype = ARGV[1], ARGV[2], ARGV[3] == '1', ARGV[4], ARGV[5]
+local now, due, max, status, headers = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local bucket, n = ARGV[11], tonumber(ARGV[12])
+local last = redis.call('INCRBY', base .. ':ids', n)
+local keys = base .. ':keys'
+local ids = {}
+local added = 0
+for i = 1, n do
+  local key, payload = '', ARGV[12 + i]
+  if keyed then
+    key, payload = ARGV[11 + 2 * i], ARGV[12 + 2 * i]
+  end
+  local id = false
+  if key ~= '' then
+    id = redis.call('HGET', keys, key)
+  end
+  if id then
+    ids[i] = id
+  else
+    id = tostring(last - n + i)
+    ids[i] = id
+    local record = base .. ':m:' .. id
+    -- One HSET with its arguments written out (no table to build and unpack): the hot path.
+    if due ~= '' then
+      redis.call('HSET', record, 'q', queue, 'p', payload, 'e', err, 'c', class, 't', etype,
+                 'f', now, 'm', max, 's', status, 'n', due)
+    else
+      redis.call('HSET', record, 'q', queue, 'p', payload, 'e', err, 'c', class, 't', etype,
+                 'f', now, 'm', max, 's', status)
+    end
+    if key ~= '' then
+      redis.call('HSET', keys, key, id)
+      redis.call('HSET', record, 'k', key)
+    end
+    if headers ~= '' then
+      redis.call('HSET', record, 'h', headers)
+    end
+    added = added + 1
+  end
+end
+if added > 0 then
+  local range = tostring(last - n + 1) .. '-' .. tostring(last)
+  redis.call('ZADD', base .. ':all', last - n + 1, range)
+  if due ~= '' then
+    redis.call('ZADD', base .. ':z:' .. queue, due, range)
+    redis.call('ZADD', base .. ':waiting', now, range)
+  end
+  count(queue, status, class, etype, added)
+  local arrivals = base .. ':arr:' .. bucket
+  redis.call('INCRBY', arrivals, added)
+  redis.call('EXPIRE', arrivals, 90000)
+end
+return ids

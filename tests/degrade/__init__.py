@@ -1,0 +1,1 @@
+"""Tests of graceful degradation: levels, rules, fallbacks, partial failure."""
