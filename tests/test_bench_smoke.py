@@ -71,6 +71,14 @@ def test_ratelimit_memory_holds_every_key(smoke: tuple[dict[str, Any], Path]) ->
         assert entry["state_after"] == "100000 keys"
 
 
+def test_ratelimit_redis_measures_lease_over_admission(smoke: tuple[dict[str, Any], Path]) -> None:
+    """The Redis rate-limit scenario reports lease mode's over-admission for 1 and 4 processes."""
+    results, _ = smoke
+    measured = results["scenarios"]["ratelimit.redis"]["info"]["over_admission"]
+    assert set(measured) == {"1 process", "4 processes"}
+    assert all(entry["admitted"] > 0 and entry["bound"] > 0 for entry in measured.values())
+
+
 def test_targets_carry_a_verdict(smoke: tuple[dict[str, Any], Path]) -> None:
     """Each target has a positive value and a verdict; which verdict is not this test's business."""
     results, _ = smoke

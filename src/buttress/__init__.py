@@ -49,8 +49,7 @@ from buttress.registry import Registry
 from buttress.retry import Backoff, Retry, RetryBudget, RetryRule
 from buttress.timeout import Timeout
 
-__all__ = [
-    "GCRA",
+__all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_docs.py checks
     "AdaptiveConcurrency",
     "AdaptiveThrottle",
     "AlreadyRunningError",
@@ -69,6 +68,7 @@ __all__ = [
     "Decision",
     "Fallback",
     "FixedWindow",
+    "GCRA",
     "Hedge",
     "LeakyBucket",
     "LoadShedError",

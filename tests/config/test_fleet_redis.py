@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 from buttress.breaker import BreakerState
 from buttress.config import Config, load_config
 from buttress.ops import create_app, generate_token
+from buttress.ops._limits_view import limits_view
 from tests.servers import redis_url
 
 
@@ -75,6 +76,33 @@ def test_two_services_share_a_breaker(fleet_file: Callable[[str], Path]) -> None
         theirs.reset()
         _until(lambda: mine.state is BreakerState.CLOSED, within=1.0)
         assert not mine.snapshot().degraded
+    finally:
+        here.fleet.close()
+        there.fleet.close()
+
+
+def test_two_services_share_a_fleet_rate_limit(fleet_file: Callable[[str], Path]) -> None:
+    """A limit with store = "fleet" is one quota for two services loaded from one file, and the
+    admin view reads what is left of it from Redis."""
+    path = fleet_file(
+        '\n[limits.partner]\nalgorithm = "fixed_window"\nlimit = 3\nwindow = 60\nstore = "fleet"\n'
+    )
+    here, there = load_config(path, environ={}), load_config(path, environ={})
+    assert here.fleet is not None
+    assert there.fleet is not None
+    try:
+        mine = here.registry.get("partner", "limiter")
+        theirs = there.registry.get("partner", "limiter")
+        assert [mine.allow(), theirs.allow(), mine.allow(), theirs.allow()] == [
+            True,
+            True,
+            True,
+            False,
+        ]
+        [view] = limits_view(here.registry)["limiters"]
+        assert (view["store"], view["remaining"], view["limit"]) == ("fleet", 0, 3)
+        assert view["degraded"] is False
+        assert "redis://" not in str(view)
     finally:
         here.fleet.close()
         there.fleet.close()

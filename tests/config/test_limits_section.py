@@ -288,22 +288,17 @@ def test_a_fleet_limit_without_a_fleet_is_an_error(errors: Errors) -> None:
     ]
 
 
-def test_a_fleet_limit_says_what_distributed_limits_need(load: Loader) -> None:
-    """With a [fleet], store = "fleet" hands the store to RateLimiter(store=...); when that is
-    refused, the error says distributed limits need it (and how to do without meanwhile)."""
-    text = (
+def test_fleet_limits_need_a_redis_fleet(errors: Errors) -> None:
+    """store = "fleet" on a fleet store that is not Redis says why (the limits are Lua scripts
+    on Redis) and what to do; lease mode needs a fleet store too."""
+    found = errors(
         '[fleet]\nstore = "memory://"\n\n'
-        '[limits.a]\nalgorithm = "fixed_window"\nlimit = 1\nwindow = 1\nstore = "fleet"\n'
+        '[limits.a]\nalgorithm = "fixed_window"\nlimit = 1\nwindow = 1\nstore = "fleet"\n\n'
+        '[limits.b]\nalgorithm = "fixed_window"\nlimit = 1\nwindow = 1\nlease = true\n'
     )
-    try:
-        config = load(text)
-    except ValueError as exc:  # this build's RateLimiter takes no store (or not this one)
-        message = str(exc)
-        assert "limits.a.store: distributed rate limits need RateLimiter(store=...)" in message
-        assert 'use store = "memory" meanwhile' in message
-        return
-    try:  # a build whose RateLimiter takes the fleet's store
-        assert config.registry.get("a", "limiter").try_acquire().allowed
-    finally:
-        assert config.fleet is not None
-        config.fleet.close()
+    assert found == [
+        "limits.a.store: the [fleet] store cannot hold rate limits: it must be a RedisStore, "
+        "an AsyncRedisStore or a redis:// URL (distributed rate limits run as Lua scripts on "
+        "Redis); use a redis:// fleet store, or store = \"memory\", got 'fleet'",
+        "limits.b.lease: needs a shared store (store=...), got True",
+    ]

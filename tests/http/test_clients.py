@@ -136,7 +136,7 @@ def test_the_registry_sees_the_client_and_its_hosts_policies() -> None:
         client.get("https://api.github.com/")
     assert registry.of_kind("http_client") == registry.http_clients() == [client.resilience]
     assert [b.name for b in registry.breakers()] == ["github:api.github.com"]
-    assert registry.get("github:api.github.com", "ratelimiter") is not None
+    assert registry.get("github:api.github.com", "limiter") is not None
     described = registry.describe()["http_client"][0]
     assert described["name"] == "github"
     assert described["hosts"]["api.github.com"]["policy"]["rate_limit"]["limit"] == 10

@@ -25,7 +25,7 @@ from buttress.testing import ManualClock
 
 from .conftest import VIEW, client_for
 
-EMPTY = {"limiters": [], "concurrency": [], "throttles": [], "queues": []}
+EMPTY: dict[str, list[object]] = {"limiters": [], "concurrency": [], "throttles": [], "queues": []}
 
 
 async def _get(app: Starlette, **headers: str) -> Any:
@@ -59,6 +59,8 @@ async def test_a_limiter_that_is_one_quota(
         "max_wait": 0.5,
         "keyed": False,
         "store": "memory",
+        "lease": 0.0,
+        "degraded": False,
         "allowed": 4,
         "refused": 1,
         "keys": 1,
@@ -138,7 +140,6 @@ class _StoreDown:
     """A fleet limiter whose store cannot be reached (a fault stand-in: peek raises)."""
 
     name = "global"
-    store = object()
     algorithm = FixedWindow(10, 1)
 
     class options:
@@ -147,7 +148,9 @@ class _StoreDown:
     def snapshot(self) -> Any:
         from buttress.ratelimit import RateLimiterSnapshot
 
-        return RateLimiterSnapshot("global", self.algorithm.describe(), 0, 0, 7, 0)
+        return RateLimiterSnapshot(
+            "global", self.algorithm.describe(), 0, 0, 7, 0, store="redis://:***@cache:6379/0"
+        )
 
     def peek(self, key: str = "") -> Any:
         raise StoreError("peek", "redis://:hunter2@cache:6379/0", "Connection refused")

@@ -164,33 +164,34 @@ class Files:
         except OSError as exc:
             raise BackupError(f"cannot read {path}: {exc.strerror}") from None
         digest = hashlib.sha256()
-        header = file_header(
-            entry.path,
-            entry.size,
-            entry.mode,
-            entry.mtime_ns // 1_000_000_000,
-            entry.uid,
-            entry.gid,
+        data.write(
+            file_header(
+                entry.path,
+                entry.size,
+                entry.mode,
+                entry.mtime_ns // 1_000_000_000,
+                entry.uid,
+                entry.gid,
+            )
         )
         try:
             remaining = entry.size
-            while remaining:
-                block = os.read(fd, min(BLOCK, remaining))
-                if not block:  # shrank while read: keep the header's size, note it
-                    block = b"\0" * min(BLOCK, remaining)
+            while remaining:  # read straight into the writer's block: no copy, no allocation
+                space = data.space()
+                view = space[: min(len(space), remaining)]
+                got = os.readv(fd, [view])
+                if not got:  # shrank while read: keep the header's size, note it
+                    got = len(view)
+                    view[:] = bytes(got)
                     if entry.path not in changed:
                         changed.append(entry.path)
-                digest.update(block)
-                remaining -= len(block)
-                if header:  # a small file goes in one write: header, content, padding
-                    block = header + block + (b"" if remaining else padding(entry.size))
-                    header = b""
-                elif not remaining:
-                    block += padding(entry.size)
-                data.write(block)
-                job.progress(len(block))
-            if header:  # an empty file
-                data.write(header)
+                digest.update(view[:got])
+                view.release()
+                space.release()
+                data.advance(got)
+                remaining -= got
+                job.progress(got)
+            data.write(padding(entry.size))
             if os.fstat(fd).st_mtime_ns != entry.mtime_ns and entry.path not in changed:
                 changed.append(entry.path)
         finally:

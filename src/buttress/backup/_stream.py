@@ -100,25 +100,32 @@ class HashingSource:
             pass
 
 
-def _compressor(compression: str) -> tuple[Callable[[bytes], bytes], Callable[[], bytes]]:
+def _compressor(
+    compression: str,
+) -> tuple[Callable[[memoryview], bytes], Callable[[], bytes]]:
     if compression == "zstd":
-        obj = zstd_module().ZstdCompressor(level=ZSTD_LEVEL).compressobj()
+        obj = zstd_module().ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True).compressobj()
         return obj.compress, obj.flush
     if compression == "gzip":
         zobj = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
         return zobj.compress, zobj.flush
-    return (lambda data: data), (lambda: b"")
+    return bytes, (lambda: b"")  # a copy: the block goes back to the pool
 
 
-class ArtifactWriter:
-    """What a strategy writes an artifact's plaintext to: ``write(data)`` and ``tell()``."""
+class _Worker:
+    """A thread consuming the items put to it, in order, through a bounded queue; an error
+    in ``consume`` or ``finish`` is raised to the producer at its next ``put`` or ``close``."""
 
-    __slots__ = ("_buf", "_error", "_queue", "_thread", "_written")
+    __slots__ = ("_error", "_queue", "_thread")
 
-    def __init__(self, consume: Callable[[bytes], None], finish: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        consume: Callable[[Any], None],
+        finish: Callable[[], None],
+        name: str,
+        released: Callable[[Any], None] | None = None,
+    ) -> None:
         self._queue: queue.Queue[object] = queue.Queue(maxsize=DEPTH)
-        self._buf = bytearray()
-        self._written = 0
         self._error: BaseException | None = None
 
         def run() -> None:
@@ -126,17 +133,24 @@ class ArtifactWriter:
                 while (item := self._queue.get()) is not END:
                     if item is _ABORT:
                         return
-                    consume(item)  # type: ignore[arg-type]
+                    consume(item)
+                    if released is not None:
+                        released(item)
                 finish()
             except BaseException as exc:
                 self._error = exc
                 while self._queue.get() not in (END, _ABORT):  # unblock the producer
                     pass
 
-        self._thread = threading.Thread(target=run, name="buttress-backup-writer", daemon=True)
+        self._thread = threading.Thread(target=run, name=name, daemon=True)
         self._thread.start()
 
-    def _put(self, item: object) -> None:
+    def check(self) -> None:
+        """Raise the worker's error, if it failed."""
+        if self._error is not None:
+            raise self._error
+
+    def put(self, item: object) -> None:
         closing = item is END or item is _ABORT
         while True:
             if self._error is not None and not closing:
@@ -151,20 +165,97 @@ class ArtifactWriter:
             except queue.Full:
                 continue
 
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        """Queue ``data`` for compression, encryption and storage."""
-        size = len(data)
+    def close(self, abort: bool) -> None:
+        self.put(_ABORT if abort else END)
+        self._thread.join()
+        if self._error is not None and not abort:
+            raise self._error
+
+
+class _Pool:
+    """At most ``size`` blocks of ``BLOCK`` bytes, reused: a block written in full is never
+    allocated again (fresh large allocations cost a page fault per 4 KiB)."""
+
+    __slots__ = ("_free", "_made", "_ready", "_size")
+
+    def __init__(self, size: int) -> None:
+        self._free: list[bytearray] = []
+        self._made = 0
+        self._size = size
+        self._ready = threading.Condition()
+
+    def take(self, check: Callable[[], None]) -> bytearray:
+        with self._ready:
+            while not self._free:
+                if self._made < self._size:
+                    self._made += 1
+                    return bytearray(BLOCK)
+                check()  # the worker holding the blocks failed: stop waiting
+                self._ready.wait(0.05)
+            return self._free.pop()
+
+    def give(self, block: bytearray) -> None:
+        with self._ready:
+            self._free.append(block)
+            self._ready.notify()
+
+
+class ArtifactWriter:
+    """What a strategy writes an artifact's plaintext to: ``write(data)`` and ``tell()``; or,
+    without a copy, fill ``space()`` (the free part of the current block) and ``advance(n)``.
+
+    Blocks of ``BLOCK`` bytes from a small pool go through a bounded queue to the worker
+    thread; a block goes back to the pool once consumed, so memory stays bounded."""
+
+    __slots__ = ("_block", "_fill", "_pool", "_worker", "_written")
+
+    def __init__(self, consume: Callable[[memoryview], None], finish: Callable[[], None]) -> None:
+        self._pool = _Pool(DEPTH + 2)
+        self._block: bytearray | None = None
+        self._fill = 0
+        self._written = 0
+
+        def consume_block(item: tuple[bytearray, int]) -> None:
+            with memoryview(item[0]) as view:
+                consume(view[: item[1]])
+
+        def release(item: tuple[bytearray, int]) -> None:
+            self._pool.give(item[0])
+
+        self._worker = _Worker(consume_block, finish, "buttress-backup-writer", release)
+
+    def space(self) -> memoryview:
+        """The free part of the current block (never empty): fill a prefix, then
+        ``advance`` by its length. Valid until the next call on this writer."""
+        if self._block is None:
+            self._block = self._pool.take(self._worker.check)
+            self._fill = 0
+        return memoryview(self._block)[self._fill :]
+
+    def advance(self, size: int) -> None:
+        """Count ``size`` bytes written into ``space()``; a full block goes to the worker."""
+        self._fill += size
         self._written += size
-        if size >= BLOCK // 2:  # large: pass it on as is (no copy into the buffer)
-            if self._buf:
-                self._put(bytes(self._buf))
-                self._buf.clear()
-            self._put(data if isinstance(data, bytes) else bytes(data))
-            return size
-        self._buf += data
-        if len(self._buf) >= BLOCK:
-            self._put(bytes(self._buf))
-            self._buf.clear()
+        if self._fill >= BLOCK:
+            self._send()
+
+    def _send(self) -> None:
+        if self._block is not None and self._fill:
+            block, fill = self._block, self._fill
+            self._block = None
+            self._worker.put((block, fill))
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Copy ``data`` into blocks for compression, encryption and storage."""
+        size = len(data)
+        with memoryview(data) as view:
+            while view:
+                space = self.space()
+                n = min(len(space), len(view))
+                space[:n] = view[:n]
+                space.release()
+                self.advance(n)
+                view = view[n:]
         return size
 
     def tell(self) -> int:
@@ -172,13 +263,9 @@ class ArtifactWriter:
         return self._written
 
     def _close(self, abort: bool) -> None:
-        if not abort and self._buf:
-            self._put(bytes(self._buf))
-            self._buf.clear()
-        self._put(_ABORT if abort else END)
-        self._thread.join()
-        if self._error is not None and not abort:
-            raise self._error
+        if not abort:
+            self._send()
+        self._worker.close(abort)
 
 
 @contextlib.contextmanager
@@ -205,29 +292,29 @@ def write_artifact(
 
         # Two stages, each in its own thread: compression, then encryption, hashing and
         # writing, so that neither waits for the other (zstd CLI overlaps them the same way).
-        stored = ArtifactWriter(out, seal)
+        stored = _Worker(out, seal, "buttress-backup-store")
 
-        def compress_block(block: bytes) -> None:
+        def compress_block(block: memoryview) -> None:
             data = compress(block)
             if data:
-                stored.write(data)
+                stored.put(data)
 
         def finish() -> None:
             data = flush()
             if data:
-                stored.write(data)
-            stored._close(abort=False)
+                stored.put(data)
+            stored.close(abort=False)
 
         writer = ArtifactWriter(compress_block, finish)
         try:
             yield writer
         except BaseException:
             writer._close(abort=True)
-            stored._close(abort=True)
+            stored.close(abort=True)
             raise
         try:
             writer._close(abort=False)
         except BaseException:
-            stored._close(abort=True)
+            stored.close(abort=True)
             raise
     done(Artifact(name, sink.size, sink.hash.hexdigest()))

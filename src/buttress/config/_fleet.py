@@ -20,7 +20,7 @@ periodic job on one process of the fleet (``Scheduler(store=...)``, a leader loc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from buttress import _options as opt
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from buttress.stores import AsyncStore, Store
 
 __all__ = ["FLEET_KEYS", "Fleet", "FleetSettings", "build_breaker", "build_fleet", "render_fleet"]
+
+T = TypeVar("T")
 
 FLEET_KEYS: Final = ("store", "prefix", "sync_interval", "staleness", "lock_ttl")
 NEEDS_FLEET: Final = 'needs the [fleet] store: a valid [fleet] table, store = "redis://host:6379/0"'
@@ -82,7 +84,7 @@ class Fleet:
     ``store()`` is the sync store every shared breaker and fleet rate limit of the
     configuration uses (opened on first use; nothing connects before the first operation);
     ``scheduler(**options)`` is a ``Scheduler`` electing its leader on a new asyncio store.
-    ``close()`` stops the shared breakers' syncing and closes the sync store; ``await
+    ``close()`` closes the shared breakers and rate limiters and the sync store; ``await
     aclose()`` also closes the schedulers' stores (call it after the schedulers stopped).
     """
 
@@ -91,7 +93,7 @@ class Fleet:
         self._clock = clock
         self._store: Store | None = None
         self._async: list[AsyncStore] = []
-        self._breakers: list[CircuitBreaker] = []
+        self._shared: list[object] = []  # shared breakers and fleet rate limiters
 
     def store(self) -> Store:
         """The fleet's sync store (one per configuration, opened on first use)."""
@@ -119,26 +121,31 @@ class Fleet:
         options.setdefault("lock_ttl", self.settings.lock_ttl)
         return Scheduler(store=self.async_store(), **options)
 
-    def shared_breaker(self, breaker: CircuitBreaker) -> CircuitBreaker:
-        """Remember a breaker built on ``store()``: ``close()`` stops its syncing."""
-        if all(known is not breaker for known in self._breakers):  # built again: the same one
-            self._breakers.append(breaker)
-        return breaker
+    def track(self, shared: T) -> T:
+        """Remember an object built on ``store()`` (a shared breaker, a fleet rate limiter):
+        ``close()`` closes it (its syncing, its connections) before the store."""
+        if all(known is not shared for known in self._shared):  # built again: the same one
+            self._shared.append(shared)
+        return shared
 
     def close(self) -> None:
-        """Stop the shared breakers' syncing and close the sync store; idempotent."""
-        from buttress.fleet import SharedCircuitBreaker
-
-        breakers, self._breakers = self._breakers, []
-        for breaker in breakers:
-            if isinstance(breaker, SharedCircuitBreaker):
-                breaker.close()
+        """Close the shared breakers and fleet rate limiters, then the sync store; idempotent."""
+        shared, self._shared = self._shared, []
+        for item in shared:
+            close = getattr(item, "close", None)
+            if callable(close):
+                close()
         store, self._store = self._store, None
         if store is not None:
             store.close()
 
     async def aclose(self) -> None:
-        """``close()``, and close the asyncio stores of the schedulers made here."""
+        """``close()`` from an event loop: also the fleet rate limiters' asyncio connections
+        and the schedulers' stores made here."""
+        for item in self._shared:
+            aclose = getattr(item, "aclose", None)
+            if callable(aclose):
+                await aclose()
         stores, self._async = self._async, []
         for store in stores:
             await store.aclose()
@@ -227,4 +234,4 @@ def build_breaker(
         staleness=settings.staleness,
         **rest,
     )
-    return fleet.shared_breaker(breaker)
+    return fleet.track(breaker)

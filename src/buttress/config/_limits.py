@@ -130,16 +130,17 @@ def _limiter(name: str, rest: dict[str, Any], registry: Registry, fleet: Fleet |
     if fleet is None or where == "memory":
         return registry.limiter(name, algorithm, keyed=keyed, **rest)
     try:
-        return registry.limiter(name, algorithm, keyed=keyed, store=fleet.store(), **rest)
+        limiter = registry.limiter(name, algorithm, keyed=keyed, store=fleet.store(), **rest)
     except ConfigError as exc:
         if exc.field != "store":
             raise
         raise ConfigError(
             "store",
             where,
-            "distributed rate limits need RateLimiter(store=...) to accept the [fleet] store "
-            f'({exc.expected}); use store = "memory" meanwhile',
+            f"the [fleet] store cannot hold rate limits: it {exc.expected}; use a redis:// "
+            'fleet store, or store = "memory"',
         ) from None
+    return fleet.track(limiter)
 
 
 def _concurrency(

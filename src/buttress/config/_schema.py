@@ -120,6 +120,7 @@ LIMIT_OPTIONS: Final = {
     "max_wait": Option("max_wait", "number"),
     "keyed": Option("keyed", "bool"),
     "store": Option("store", "any"),
+    "lease": Option("lease", "any"),
 }
 CONCURRENCY_OPTIONS: Final = {
     "algorithm": Option("algorithm", "any"),

@@ -57,7 +57,9 @@ def _limiter(registry: Registry, limiter: Any) -> dict[str, Any]:
         "parameters": parameters,
         "max_wait": limiter.options.max_wait,
         "keyed": keyed,
-        "store": "memory" if getattr(limiter, "store", None) is None else "fleet",
+        "store": "memory" if getattr(snap, "store", None) is None else "fleet",
+        "lease": getattr(limiter.options, "lease", 0.0),
+        "degraded": bool(getattr(snap, "degraded", False)),  # the fleet store is unreachable
         "allowed": snap.allowed,
         "refused": snap.refused,
         "keys": snap.keys,
@@ -77,6 +79,9 @@ def _limiter(registry: Registry, limiter: Any) -> dict[str, Any]:
             entry["remaining"] = decision.remaining + 1 if decision.allowed else 0
             entry["retry_after"] = decision.retry_after
             entry["reset_after"] = decision.reset_after
+    reason = getattr(snap, "degraded_reason", None)
+    if entry["degraded"] and reason and "error" not in entry:
+        entry["error"] = reason
     return entry
 
 

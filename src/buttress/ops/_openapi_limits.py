@@ -36,6 +36,11 @@ LIMITER = {
         "max_wait": {"type": "number", "minimum": 0},
         "keyed": {**_BOOL, "description": "one quota per key (client); remaining is then null"},
         "store": {"type": "string", "enum": ["memory", "fleet"]},
+        "lease": {
+            "type": "number",
+            "description": "fleet lease mode's largest block, as a fraction of the limit; 0: off",
+        },
+        "degraded": {**_BOOL, "description": "the fleet store is unreachable: deciding locally"},
         "allowed": _COUNT,
         "refused": _COUNT,
         "keys": {**_COUNT, "description": "keys with state (idle keys expire)"},
@@ -44,7 +49,7 @@ LIMITER = {
         "remaining": {"type": ["integer", "null"], "minimum": 0},
         "retry_after": {**_SECONDS, "description": "null: never (a unit exceeds the capacity)"},
         "reset_after": _SECONDS,
-        "error": {**_STR, "description": "why the state could not be read (fleet store down)"},
+        "error": {**_STR, "description": "why the fleet store cannot be used (URL masked)"},
     },
     "required": ["name", "algorithm", "parameters", "keyed", "store", "allowed", "refused"],
 }

@@ -31,7 +31,12 @@ from buttress.ratelimit._concurrency import (
     LoadShedChanged,
 )
 from buttress.ratelimit._decision import Decision
-from buttress.ratelimit._limiter import RateLimiter, RateLimiterOptions, RateLimiterSnapshot
+from buttress.ratelimit._limiter import (
+    RateLimiter,
+    RateLimiterOptions,
+    RateLimiterSnapshot,
+    SharedRateLimiterOptions,
+)
 from buttress.ratelimit._log import LogState, SlidingWindowLog
 from buttress.ratelimit._meter import GCRA, LeakyBucket, TokenBucket
 from buttress.ratelimit._queue import WorkQueue
@@ -70,6 +75,7 @@ __all__ = [
     "RateLimiter",
     "RateLimiterOptions",
     "RateLimiterSnapshot",
+    "SharedRateLimiterOptions",
     "SlidingWindowCounter",
     "SlidingWindowLog",
     "ThrottleSnapshot",

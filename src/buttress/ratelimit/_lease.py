@@ -33,12 +33,10 @@ from collections.abc import Hashable
 from typing import Any
 
 from buttress.ratelimit._decision import Decision
-from buttress.ratelimit._redis_core import Grant
+from buttress.ratelimit._redis_core import DEFAULT_FRACTION, Grant
 
 __all__ = ["DEFAULT_FRACTION", "Lease", "LeaseBook"]
 
-DEFAULT_FRACTION = 0.01
-"""``lease=True``: blocks of at most 1% of the limit."""
 FAST = 0.05
 """A block used up within this many seconds was too small: the next one is twice as large."""
 _new = tuple.__new__

@@ -27,7 +27,7 @@ from buttress.ratelimit._table import bad_cost as _bad_cost
 from buttress.ratelimit._table import get_ident
 from buttress.ratelimit._waiting import FairWaiting, Waiter
 
-__all__ = ["RateLimiter", "RateLimiterOptions", "RateLimiterSnapshot"]
+__all__ = ["RateLimiter", "RateLimiterOptions", "RateLimiterSnapshot", "SharedRateLimiterOptions"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -44,10 +44,15 @@ class RateLimiterOptions:
 
     algorithm: Algorithm
     max_wait: float = 0.0
-    store: str | None = None
-    """The shared store's URL (password masked), or None in memory."""
+
+
+@dataclass(frozen=True, slots=True)
+class SharedRateLimiterOptions(RateLimiterOptions):
+    """A distributed limiter's options: also its ``store`` (the URL, password masked) and
+    ``lease`` (lease mode's largest block as a fraction of the limit; 0: off)."""
+
+    store: str = ""
     lease: float = 0.0
-    """Lease mode's largest block as a fraction of the limit (0: off)."""
 
 
 @dataclass(frozen=True, slots=True)

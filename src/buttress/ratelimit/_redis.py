@@ -20,30 +20,33 @@ from __future__ import annotations
 
 import asyncio
 import math
-import threading
 import weakref
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Callable, Hashable
 from typing import Any, ClassVar, ParamSpec, TypeVar
 
 from buttress._clock import Clock
-from buttress.errors import ConfigError, RateLimitedError, StoreError
+from buttress.errors import ConfigError, StoreError
 from buttress.fleet._events import FleetStoreDegraded, FleetStoreRestored, announce
 from buttress.ratelimit._algorithm import Algorithm
 from buttress.ratelimit._decision import Decision
-from buttress.ratelimit._lease import DEFAULT_FRACTION, LeaseBook
-from buttress.ratelimit._limiter import RateLimiter, RateLimiterOptions, RateLimiterSnapshot
+from buttress.ratelimit._lease import LeaseBook
+from buttress.ratelimit._limiter import (
+    RateLimiter,
+    RateLimiterSnapshot,
+    SharedRateLimiterOptions,
+)
 from buttress.ratelimit._redis_core import (
     cost_arg,
     decision,
-    grant,
+    endpoint,
     key_pattern,
     key_text,
+    lease_fraction,
     plan_for,
 )
 from buttress.ratelimit._redis_io import AsyncChannel, Job, SyncChannel, evalsha
-from buttress.ratelimit._redis_wait import DistributedWaiting
+from buttress.ratelimit._redis_lease import LeasedDecisions
 from buttress.ratelimit._table import bad_cost
-from buttress.stores import KeyLayout
 from buttress.stores._common import mask_url, store_error
 
 __all__ = ["STORE_RETRY", "RedisRateLimiter", "server_time_override"]
@@ -59,37 +62,7 @@ _new = tuple.__new__
 _new_error = BaseException.__new__
 
 
-def _endpoint(store: object) -> tuple[str, float, KeyLayout]:
-    """The URL, timeout and key layout of a Redis store (or of a ``redis://`` URL)."""
-    from buttress.stores import AsyncRedisStore, RedisStore
-
-    if isinstance(store, str):
-        checked = RedisStore(store)  # validates the URL (ConfigError naming it); opens nothing
-        checked.close()
-        store = checked
-    if not isinstance(store, RedisStore | AsyncRedisStore):
-        raise ConfigError(
-            "store",
-            type(store).__name__,
-            "must be a RedisStore, an AsyncRedisStore or a redis:// URL (distributed rate"
-            " limits run as Lua scripts on Redis)",
-        )
-    return store._url, store._timeout, store.layout
-
-
-def _lease_fraction(lease: object) -> float:
-    if lease is False or lease is None:
-        return 0.0
-    if lease is True:
-        return DEFAULT_FRACTION
-    if isinstance(lease, bool) or not isinstance(lease, int | float) or not 0 < lease <= 1:
-        raise ConfigError(
-            "lease", lease, "must be True, False or a fraction of the limit in (0, 1]"
-        )
-    return float(lease)
-
-
-class RedisRateLimiter(DistributedWaiting):
+class RedisRateLimiter(LeasedDecisions):
     """A ``RateLimiter`` whose state lives in Redis, shared by every process that uses the same
     name, store and key (see the module docstring). Built by ``RateLimiter(..., store=...)``.
 
@@ -103,6 +76,7 @@ class RedisRateLimiter(DistributedWaiting):
         "_channel",
         "_degraded",
         "_error",
+        "_heads",
         "_keyset",
         "_layout",
         "_limit",
@@ -126,15 +100,16 @@ class RedisRateLimiter(DistributedWaiting):
         clock: Clock | None = None,
     ) -> None:
         super().__init__(algorithm, name=name, max_wait=max_wait, clock=clock)
-        fraction = _lease_fraction(lease)
-        self._url, self._timeout, self._layout = _endpoint(store)
+        fraction = lease_fraction(lease)
+        self._url, self._timeout, self._layout = endpoint(store)
         self._plan = plan_for(algorithm)
         self._limit = algorithm.limit
-        self.options = RateLimiterOptions(
+        self.options = SharedRateLimiterOptions(
             algorithm, self._max_wait, store=mask_url(self._url), lease=fraction
         )
         self._book = LeaseBook(algorithm.limit, fraction, algorithm.period) if fraction else None
         self._keyset: dict[Hashable, tuple[str, ...]] = {}
+        self._heads: dict[str, tuple[str, ...]] = {}
         self._channel: SyncChannel | None = None
         self._achannels: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncChannel]
         self._achannels = weakref.WeakKeyDictionary()
@@ -154,8 +129,12 @@ class RedisRateLimiter(DistributedWaiting):
         return keys
 
     def _head(self, op: str) -> tuple[str, ...]:
-        now = "" if self._server_now is None else str(self._server_now())
-        return (op, now, *self._plan.params)
+        if self._server_now is None:
+            head = self._heads.get(op)
+            if head is None:
+                head = self._heads[op] = (op, "", *self._plan.params)
+            return head
+        return (op, str(self._server_now()), *self._plan.params)
 
     def _run(self, key: Hashable, op: str, args: tuple[str, ...]) -> Any:
         channel = self._sync()
@@ -259,62 +238,6 @@ class RedisRateLimiter(DistributedWaiting):
             self._restored()
         return self._counted(verdict, key, cost, count)
 
-    def _leased(self, key: Hashable, cost: float, now: float) -> Decision:
-        book = self._book
-        assert book is not None
-        while True:
-            with self._lock:
-                served = book.serve(key, cost, now)
-                if served is not None:
-                    return served
-                lease = book.lease(key, now)
-                busy = lease.busy
-                if not isinstance(busy, threading.Event):
-                    mine = lease.busy = threading.Event()
-                    want, need, give, tag = book.plan(lease, cost, now)
-                    break
-            busy.wait(self._timeout)  # another thread refills this key: use its block
-            now = self._monotonic()
-        try:
-            args = (cost_arg(want), cost_arg(need), cost_arg(give), tag)
-            answer = grant(self._run(key, "lease", args))
-            with self._lock:
-                return book.settle(lease, cost, now, answer)
-        finally:
-            with self._lock:
-                if lease.busy is mine:
-                    lease.busy = None
-            mine.set()
-
-    async def _aleased(self, key: Hashable, cost: float, now: float) -> Decision:
-        book = self._book
-        assert book is not None
-        loop = asyncio.get_running_loop()
-        while True:
-            with self._lock:
-                served = book.serve(key, cost, now)
-                if served is not None:
-                    return served
-                lease = book.lease(key, now)
-                busy = lease.busy
-                if not (isinstance(busy, asyncio.Future) and busy.get_loop() is loop):
-                    mine: asyncio.Future[None] = loop.create_future()
-                    lease.busy = mine
-                    want, need, give, tag = book.plan(lease, cost, now)
-                    break
-            await asyncio.shield(busy)  # another task refills this key: use its block
-            now = self._monotonic()
-        try:
-            args = (cost_arg(want), cost_arg(need), cost_arg(give), tag)
-            answer = grant(await self._arun(key, "lease", args, 0))
-            with self._lock:
-                return book.settle(lease, cost, now, answer)
-        finally:
-            with self._lock:
-                if lease.busy is mine:
-                    lease.busy = None
-            mine.set_result(None)
-
     def try_acquire(self, key: Hashable = "", cost: float = 1) -> Decision:
         """Take ``cost`` units for ``key`` if they fit now (one Redis round trip, or none from
         a lease), and say how it stands. ``retry_after`` is exact on the server's clock."""
@@ -376,28 +299,6 @@ class RedisRateLimiter(DistributedWaiting):
                 self._failed(exc)
         return self.algorithm.peek(self._states.get(key), self._monotonic(), cost)
 
-    # -- the policy ------------------------------------------------------------------------------
-
-    def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run ``fn`` if a unit is free (waiting up to ``max_wait``), else raise."""
-        if self._max_wait:
-            self.acquire("", 1, self._max_wait)
-        else:
-            verdict = self.try_acquire()
-            if not verdict[0]:
-                raise _new_error(RateLimitedError, self.name, verdict[2])
-        return fn(*args, **kwargs)
-
-    async def acall(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        """Await ``fn`` if a unit is free (waiting up to ``max_wait``), else raise."""
-        if self._max_wait:
-            await self.aacquire("", 1, self._max_wait)
-        else:
-            verdict = await self.atry_acquire()
-            if not verdict[0]:
-                raise _new_error(RateLimitedError, self.name, verdict[2])
-        return await fn(*args, **kwargs)
-
     # -- state -----------------------------------------------------------------------------------
 
     def snapshot(self) -> RateLimiterSnapshot:
@@ -445,19 +346,6 @@ class RedisRateLimiter(DistributedWaiting):
         if channel is None:
             channel = self._channel = SyncChannel(self._url, self._timeout)
         return channel
-
-    def _leftovers(self) -> list[tuple[Hashable, tuple[str, ...]]]:
-        book = self._book
-        if book is None:
-            return []
-        with self._lock:
-            out: list[tuple[Hashable, tuple[str, ...]]] = []
-            for key, lease in book.leases.items():
-                units = book.give_back(lease)
-                if units > 0:
-                    out.append((key, ("0", "0", cost_arg(units), lease.tag)))
-            book.leases.clear()
-            return out
 
     def close(self) -> None:
         """Give leased units back and close the limiter's connections (not the store)."""

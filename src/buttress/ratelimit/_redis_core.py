@@ -28,15 +28,20 @@ from buttress.ratelimit._meter import Meter
 from buttress.ratelimit._window import FixedWindow, SlidingWindowCounter
 from buttress.stores import KeyLayout, Script
 
+DEFAULT_FRACTION = 0.01
+"""``lease=True``: blocks of at most 1% of the limit."""
+
 __all__ = [
     "EPOCH",
     "Grant",
     "Plan",
     "cost_arg",
     "decision",
+    "endpoint",
     "grant",
     "key_pattern",
     "key_text",
+    "lease_fraction",
     "plan_for",
 ]
 
@@ -94,6 +99,36 @@ def plan_for(algorithm: Algorithm) -> Plan:
     raise ConfigError(
         "algorithm", algorithm, "has no Redis script (use one of the six built-in algorithms)"
     )
+
+
+def endpoint(store: object) -> tuple[str, float, KeyLayout]:
+    """The URL, timeout and key layout of a Redis store (or of a ``redis://`` URL)."""
+    from buttress.stores import AsyncRedisStore, RedisStore
+
+    if isinstance(store, str):
+        checked = RedisStore(store)  # validates the URL (ConfigError naming it); opens nothing
+        checked.close()
+        store = checked
+    if not isinstance(store, RedisStore | AsyncRedisStore):
+        raise ConfigError(
+            "store",
+            type(store).__name__,
+            "must be a RedisStore, an AsyncRedisStore or a redis:// URL (distributed rate"
+            " limits run as Lua scripts on Redis)",
+        )
+    return store._url, store._timeout, store.layout
+
+
+def lease_fraction(lease: object) -> float:
+    if lease is False or lease is None:
+        return 0.0
+    if lease is True:
+        return DEFAULT_FRACTION
+    if isinstance(lease, bool) or not isinstance(lease, int | float) or not 0 < lease <= 1:
+        raise ConfigError(
+            "lease", lease, "must be True, False or a fraction of the limit in (0, 1]"
+        )
+    return float(lease)
 
 
 def key_text(name: str, key: object) -> str:

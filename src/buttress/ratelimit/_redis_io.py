@@ -203,6 +203,12 @@ class AsyncChannel:
         )
         self._url = url  # store_error() masks it
         self._conn: redis.asyncio.connection.AbstractConnection | None = None
+        try:
+            import hiredis
+
+            self._pack: Callable[[tuple[Any, ...]], bytes] | None = hiredis.pack_command
+        except ImportError:  # pragma: no cover - buttress[redis] installs hiredis
+            self._pack = None
         self._queue: list[Job] = []
         self._task: asyncio.Task[None] | None = None
         self._broken: tuple[type[Exception], ...] = (redis.ConnectionError,)
@@ -310,10 +316,14 @@ class AsyncChannel:
         self, conn: redis.asyncio.connection.AbstractConnection, words: list[tuple[Any, ...]]
     ) -> list[Any]:
         self.round_trips += 1
-        if len(words) == 1:
-            await conn.send_packed_command(conn.pack_command(*words[0]), check_health=False)
+        pack = self._pack
+        if pack is not None:  # hiredis packs in C; redis-py's asyncio connection packs in Python
+            packed: Any = b"".join([pack(w) for w in words])
+        elif len(words) == 1:
+            packed = conn.pack_command(*words[0])
         else:
-            await conn.send_packed_command(conn.pack_commands(words), check_health=False)
+            packed = conn.pack_commands(words)
+        await conn.send_packed_command(packed, check_health=False)
         replies: list[Any] = []
         for _ in words:
             try:

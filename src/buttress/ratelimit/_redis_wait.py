@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
+from typing import ParamSpec, TypeVar
 
 from buttress._clock import TimerHandle
 from buttress.errors import RateLimitedError, StoreError
@@ -23,6 +24,10 @@ from buttress.ratelimit._limiter import RateLimiter
 from buttress.ratelimit._waiting import Waiter
 
 __all__ = ["DistributedWaiting"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+_new_error = BaseException.__new__
 
 _INF = math.inf
 _new = tuple.__new__
@@ -109,6 +114,28 @@ class DistributedWaiting(RateLimiter):
             with self._lock:
                 self.refused += 1
             raise RateLimitedError(self.name, _INF)
+
+    # -- the policy ------------------------------------------------------------------------------
+
+    def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn`` if a unit is free (waiting up to ``max_wait``), else raise."""
+        if self._max_wait:
+            self.acquire("", 1, self._max_wait)
+        else:
+            verdict = self.try_acquire()
+            if not verdict[0]:
+                raise _new_error(RateLimitedError, self.name, verdict[2])
+        return fn(*args, **kwargs)
+
+    async def acall(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Await ``fn`` if a unit is free (waiting up to ``max_wait``), else raise."""
+        if self._max_wait:
+            await self.aacquire("", 1, self._max_wait)
+        else:
+            verdict = await self.atry_acquire()
+            if not verdict[0]:
+                raise _new_error(RateLimitedError, self.name, verdict[2])
+        return await fn(*args, **kwargs)
 
     # -- the shells -----------------------------------------------------------------------------
 
