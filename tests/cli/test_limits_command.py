@@ -8,12 +8,21 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from buttress import Registry
 from buttress.cli import main
+from buttress.cli._limits import _per, _span
 from buttress.errors import LoadShedError
 from buttress.ops import create_app, make_server
-from buttress.ratelimit import ConcurrencyLimiter, FixedWindow, TokenBucket
+from buttress.ratelimit import (
+    ConcurrencyLimiter,
+    FixedWindow,
+    TokenBucket,
+    parse_period,
+    parse_rate,
+)
 from tests.ops.conftest import TOKENS, VIEWER
 from tests.servers import stopped_port
 
@@ -154,3 +163,15 @@ def test_the_server_cannot_be_asked(
     assert "HTTP 401" in capsys.readouterr().err
     assert main(["limits", "--url", f"http://127.0.0.1:{stopped_port()}"]) == 2
     assert "cannot reach" in capsys.readouterr().err
+
+
+@given(st.floats(min_value=1e-6, max_value=1e9, allow_nan=False, allow_infinity=False))
+def test_a_displayed_rate_reads_back_as_the_rate(rate: float) -> None:
+    """Whatever unit the table picks, a rate reads back the same (to the 6 digits shown)."""
+    assert parse_rate("rate", _per(rate)) == pytest.approx(rate, rel=1e-5)
+
+
+@given(st.floats(min_value=1e-3, max_value=1e8, allow_nan=False, allow_infinity=False))
+def test_a_displayed_window_reads_back_as_the_window(window: float) -> None:
+    """Whatever unit the table picks, a window reads back the same (to the 6 digits shown)."""
+    assert parse_period("window", _span(window)) == pytest.approx(window, rel=1e-5)

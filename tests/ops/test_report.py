@@ -147,3 +147,17 @@ def test_renderers_accept_an_older_report() -> None:
     }
     assert "## Timeouts" in render_markdown(report)
     assert "<h2>Fallbacks</h2>" in render_html(report)
+
+
+def test_rate_limiter_refusals_count_as_rejections() -> None:
+    """A limiter's refusals appear among the report's rejections, under its kind and name."""
+    from buttress import FixedWindow
+    from buttress.ops._report import reliability_report
+
+    clock = ManualClock()
+    registry = Registry(clock=clock)
+    limiter = registry.limiter("api", FixedWindow(1, 60))
+    assert limiter.allow()
+    assert not limiter.allow()
+    report = reliability_report(registry, start=0.0, end=60.0)
+    assert {"kind": "limiter", "name": "api", "rejected": 1} in report["rejections"]

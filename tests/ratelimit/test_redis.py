@@ -261,7 +261,8 @@ def test_the_store_down_means_local_decisions_and_events() -> None:
     """Unreachable Redis: decisions are made locally, the snapshot says degraded, events say why."""
     clock = ManualClock(START)
     seen: list[Event] = []
-    add_listener(seen.append)
+    listener = seen.append  # one bound method: removed below by identity
+    add_listener(listener)
     try:
         store = RedisStore(f"redis://:secret@127.0.0.1:{stopped_port()}/0", timeout=0.2)
         limiter = RateLimiter(FixedWindow(2, 60), name=unique_name(), store=store, clock=clock)
@@ -277,7 +278,7 @@ def test_the_store_down_means_local_decisions_and_events() -> None:
         assert not limiter.allow("k")
         limiter.close()
     finally:
-        remove_listener(seen.append)
+        remove_listener(listener)
 
 
 def test_bad_configuration_is_refused_at_construction() -> None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from buttress import Pipeline, Registry
@@ -21,6 +24,8 @@ from buttress.ratelimit import (
     WorkQueue,
 )
 from buttress.telemetry import ButtressCollector, render
+from buttress.telemetry._families import Family
+from buttress.telemetry._prometheus import merge
 from buttress.testing import ManualClock
 from tests.telemetry._helpers import families, run_promtool, samples, value
 
@@ -168,3 +173,33 @@ def test_families_types_labels_and_promtool() -> None:
         names = [metric.name for metric in collector.describe()]
         assert names.count("buttress_load_shed") == 1
         collector.register(CollectorRegistry())
+
+
+_ROWS = st.lists(
+    st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(min_value=0, max_value=100)),
+    max_size=4,
+    unique_by=lambda row: row[0],  # one kind never repeats a series of its own
+)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["load_shed", "other"]), _ROWS), max_size=5))
+def test_merged_families_keep_every_count_once(parts: list[tuple[str, list[Any]]]) -> None:
+    """Families of one name from several kinds become one family whose series are unique and
+    hold the sum of what each kind counted."""
+    families_in = []
+    expected: dict[tuple[str, tuple[str, ...]], float] = {}
+    for name, rows in parts:
+        family = Family(name, "counter", "help", ("name",))
+        for label, count in rows:
+            family.rows.append(((label,), count))
+            key = (name, (label,))
+            expected[key] = expected.get(key, 0) + count
+        families_in.append(family)
+    merged = merge(families_in)
+    assert len({family.name for family in merged}) == len(merged)
+    got: dict[tuple[str, tuple[str, ...]], float] = {}
+    for family in merged:
+        labels = [row[0] for row in family.rows]
+        assert len(labels) == len(set(labels))
+        got.update(((family.name, labels_), value) for labels_, value in family.rows)
+    assert got == expected

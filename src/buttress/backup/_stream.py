@@ -248,6 +248,12 @@ class ArtifactWriter:
     def write(self, data: bytes | bytearray | memoryview) -> int:
         """Copy ``data`` into blocks for compression, encryption and storage."""
         size = len(data)
+        block, start = self._block, self._fill
+        if block is not None and start + size < BLOCK:  # the common case: it fits
+            block[start : start + size] = data
+            self._fill = start + size
+            self._written += size
+            return size
         with memoryview(data) as view:
             while view:
                 space = self.space()

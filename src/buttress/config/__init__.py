@@ -13,6 +13,7 @@ raises ``ConfigFileError`` listing every problem with its path. See ``docs/confi
 from __future__ import annotations
 
 from buttress.config._errors import ConfigFileError
+from buttress.config._fleet import Fleet, FleetSettings
 from buttress.config._load import Config, load_config
 from buttress.config._profiles import DEFAULT_PROFILE, PROFILES, Profile
 from buttress.config._settings import AlertSettings, MonitorSettings, ServerSettings, TokenSettings
@@ -23,6 +24,8 @@ __all__ = [
     "AlertSettings",
     "Config",
     "ConfigFileError",
+    "Fleet",
+    "FleetSettings",
     "MonitorSettings",
     "Profile",
     "ServerSettings",

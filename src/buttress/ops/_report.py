@@ -18,8 +18,8 @@ from buttress.registry import Registry
 
 __all__ = ["reliability_report", "render_html", "render_markdown"]
 
-# Kinds whose snapshot counts rejections; later kinds (rate limiters...) join by having the field.
-_REJECTING_KINDS = ("breaker", "bulkhead", "limiter", "ratelimiter")
+# Kinds whose snapshot counts rejections (rate limiters call them ``refused``).
+_REJECTING_KINDS = ("breaker", "bulkhead", "limiter", "concurrency", "throttle")
 
 
 def reliability_report(
@@ -94,7 +94,8 @@ def reliability_report(
     rejections = []
     for kind in _REJECTING_KINDS:
         for policy in registry.of_kind(kind):
-            rejected = getattr(policy.snapshot(), "rejected", None)
+            snap = policy.snapshot()
+            rejected = getattr(snap, "rejected", getattr(snap, "refused", None))
             if isinstance(rejected, int):
                 rejections.append({"kind": kind, "name": policy.name, "rejected": rejected})
     fallbacks = [{"name": f.name, "used": f.snapshot().used} for f in registry.of_kind("fallback")]
