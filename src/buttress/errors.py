@@ -24,6 +24,7 @@ The messages of rejections are built when they are read, which keeps rejecting c
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +61,10 @@ class ConfigError(ButtressError, ValueError):
         self.value = value
         self.expected = expected
         super().__init__(f"{field}: {expected}, got {value!r}")
+
+    def __reduce__(self) -> tuple[Callable[..., ConfigError], tuple[object, ...]]:
+        # Picklable (Celery results, process pools) although __init__ takes three arguments.
+        return (type(self), (self.field, self.value, self.expected))
 
 
 class RejectedError(ButtressError):
