@@ -10,6 +10,7 @@ under ``CI=true``, where they fail (``tests.servers.unreachable``).
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 import uuid
@@ -70,6 +71,18 @@ def delete_results(app: Celery, ids: list[str]) -> None:
     """Delete the result keys of ``ids`` from the result backend."""
     for task_id in ids:
         app.AsyncResult(task_id).forget()
+
+
+def close_backends(app: Celery) -> None:
+    """Disconnect every Redis result backend ``app`` made (Celery makes one per thread), so
+    that no socket is left for the garbage collector to find open."""
+    from celery.backends.redis import RedisBackend
+
+    gc.collect()  # results first: a result collected later would unsubscribe, reconnecting
+    for backend in [o for o in gc.get_objects() if isinstance(o, RedisBackend)]:
+        if backend.app is app:
+            backend.result_consumer.stop()
+            backend.client.connection_pool.disconnect()
 
 
 @pytest.fixture

@@ -19,7 +19,14 @@ from buttress.celery import CeleryIntegration, ResilientTask, install
 from buttress.dlq import DeadLetter, DeadLetterQueue, Status
 from buttress.registry import Registry
 from buttress.retry import Backoff
-from tests.celery.conftest import SETEX_WARNING, delete_queue, delete_results, wait_for, worker_app
+from tests.celery.conftest import (
+    SETEX_WARNING,
+    close_backends,
+    delete_queue,
+    delete_results,
+    wait_for,
+    worker_app,
+)
 
 pytestmark = pytest.mark.filterwarnings(SETEX_WARNING)
 
@@ -105,6 +112,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         before_task_publish.disconnect(record)
         delete_results(app, published)
         delete_queue(app)
+        close_backends(app)
         integration.close()
         dlq.close()
         app.close()

@@ -48,6 +48,7 @@ class LoopThread:
                 task.cancel()
             loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())  # the to_thread threads
         finally:
             loop.close()
 
