@@ -10,64 +10,34 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
 
 from buttress import Registry
 from buttress.degrade import BreakerRule, DegradationManager, Flag, FlagRule, FlagStore, Variant
 from buttress.dlq import DeadLetterQueue
 from buttress.health import HealthRegistry
 from buttress.http import Client, HostPolicy
-from buttress.ops import create_app, make_server
+from buttress.ops import create_app
 
+from .browser_support import WAIT, confirm, launch, open_page, serving
 from .conftest import OPERATOR, TOKENS, VIEWER
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 SCREENSHOT = "/tmp/buttress-dashboard.png"
-WAIT = 5000  # ms, for anything the live stream brings
-
-
-def _unavailable(reason: str) -> None:
-    """Skip, or fail under CI=true (CI installs Chromium: these tests must run there)."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: the browser tests must run)", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless, launched by Playwright."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright (the Python package) is not installed")
-    if shutil.which(CHROMIUM) is None:
-        _unavailable(f"{CHROMIUM} is missing (Debian package chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    """Debian's Chromium, headless."""
+    with launch() as browser:
         yield browser
-        browser.close()
 
 
 def _registry() -> Registry:
@@ -114,48 +84,14 @@ def served() -> Iterator[dict[str, Any]]:
         return {"status": "warn", "message": "queue is backing up"}
 
     app = create_app(registry, health=health, tokens=TOKENS, state_dir=":memory:")
-    with _serving(app) as url:
+    with serving(app) as url:
         yield {"url": url, "registry": registry}
-
-
-@contextmanager
-def _serving(app: Starlette) -> Iterator[str]:
-    """``app`` served by uvicorn in a thread on a free port of 127.0.0.1; its URL."""
-    app.state.ops.extra["dashboard"].interval = 0.25  # quicker pushes keep the tests short
-    server = make_server(app, port=0, log_level="warning")
-    thread = threading.Thread(target=server.run, name="ops-dashboard-browser", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped before it started"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-    assert not thread.is_alive(), "uvicorn did not stop"
-
-
-@contextmanager
-def _open(browser: Browser, url: str) -> Iterator[Page]:
-    """A fresh browser context (empty session storage) on ``url``; page errors fail."""
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(url)
-    yield page
-    context.close()
-    assert errors == []
 
 
 @pytest.fixture
 def page(browser: Browser, served: dict[str, Any]) -> Iterator[Page]:
     """The dashboard of the app without optional capabilities, reads needing a token."""
-    with _open(browser, served["url"]) as page:
+    with open_page(browser, served["url"]) as page:
         yield page
 
 
@@ -322,7 +258,7 @@ def capable() -> Iterator[dict[str, Any]]:
         registry, health=health, tokens=TOKENS, public_reads=True, state_dir=":memory:", dlq=dlq
     )
     try:
-        with _serving(app) as url:
+        with serving(app) as url:
             yield {"url": url, "manager": manager, "flags": flags, "dlq": dlq}
     finally:
         client.close()
@@ -334,47 +270,30 @@ def capable() -> Iterator[dict[str, Any]]:
 @pytest.fixture
 def panels(browser: Browser, capable: dict[str, Any]) -> Iterator[Page]:
     """The dashboard of the app with every capability (no token kept yet)."""
-    with _open(browser, capable["url"]) as page:
+    with open_page(browser, capable["url"]) as page:
         yield page
 
 
-def _confirm(
-    page: Page, token: str | None = None, reason: str | None = None, *, closes: bool = True
-) -> None:
-    """Fill the action dialog (the token if it asks for one), submit it, and unless another
-    step follows (``closes=False``), wait until it closes."""
-    from playwright.sync_api import expect
-
-    expect(page.locator("#token-dialog")).to_be_visible(timeout=WAIT)
-    if token is not None:
-        page.fill("#token-input", token)
-    else:
-        expect(page.locator("#token-field")).to_be_hidden()
-    if reason is not None:
-        page.fill("#reason-input", reason)
-    page.click("#dialog-submit")
-    if closes:
-        expect(page.locator("#token-dialog")).to_be_hidden(timeout=WAIT)
-
-
 def test_unconfigured_capabilities_stay_hidden(page: Page) -> None:
-    """An app without degradation, flags or a DLQ (404) or HTTP clients (none) shows no such
-    panel."""
+    """An app without degradation, flags or a DLQ (404), HTTP clients or limiters (none)
+    shows no such panel."""
     from playwright.sync_api import expect
 
-    paths = ("/degradation", "/flags", "/dlq/stats", "/http-clients")
+    paths = ("/degradation", "/flags", "/dlq/stats", "/http-clients", "/limits")
     with (
         page.expect_response(lambda r: r.url.endswith(paths[0])) as degradation,
         page.expect_response(lambda r: r.url.endswith(paths[1])) as flags,
         page.expect_response(lambda r: r.url.endswith(paths[2])) as dlq,
         page.expect_response(lambda r: r.url.endswith(paths[3])) as http,
+        page.expect_response(lambda r: r.url.endswith(paths[4])) as limits,
     ):
         _sign_in(page, VIEWER)
     assert [r.value.status for r in (degradation, flags, dlq)] == [404, 404, 404]
     assert http.value.json() == {"clients": []}
+    assert not any(limits.value.json().values())  # four empty lists
     expect(page.locator("#breaker-rows tr")).to_have_count(50, timeout=WAIT)
-    for panel in ("#degradation-panel", "#flags-panel", "#dlq-panel", "#http-panel"):
-        expect(page.locator(panel)).to_be_hidden()
+    for panel in ("degradation", "flags", "dlq", "http", "limits"):
+        expect(page.locator(f"#{panel}-panel")).to_be_hidden()
 
 
 def test_degradation_level_set_and_cleared(panels: Page, capable: dict[str, Any]) -> None:
@@ -393,7 +312,7 @@ def test_degradation_level_set_and_cleared(panels: Page, capable: dict[str, Any]
     expect(panels.locator("#token-field")).to_be_visible()  # no token kept: it asks
     panels.select_option("#level-select", "severe")
     panels.select_option("#expiry-select", "900")
-    _confirm(panels, OPERATOR, reason="database failover")
+    confirm(panels, OPERATOR, reason="database failover")
     expect(level).to_have_text("severe", timeout=WAIT)
     expect(panels.locator("#degradation-override")).to_contain_text("by alice")
     expect(panels.locator("#degradation-reason")).to_contain_text("database failover")
@@ -403,7 +322,7 @@ def test_degradation_level_set_and_cleared(panels: Page, capable: dict[str, Any]
     assert capable["manager"].level.label == "severe"
 
     panels.click("#degradation-clear")
-    _confirm(panels)  # the operator token is kept now
+    confirm(panels)  # the operator token is kept now
     expect(level).to_have_text("normal", timeout=WAIT)
     expect(panels.locator("#degradation-override")).to_be_hidden()
     assert capable["manager"].override is None
@@ -422,7 +341,7 @@ def test_flag_toggle_rollout_and_kill(panels: Page, capable: dict[str, Any]) -> 
     )
 
     switch.click()
-    _confirm(panels, OPERATOR)
+    confirm(panels, OPERATOR)
     expect(switch).to_have_attribute("aria-checked", "true", timeout=WAIT)
     expect(row.locator("td.state")).to_have_text("partial")  # on for 30%
     assert capable["flags"].get("checkout-v2").enabled
@@ -431,12 +350,12 @@ def test_flag_toggle_rollout_and_kill(panels: Page, capable: dict[str, Any]) -> 
         "(node) => { node.value = '60'; node.dispatchEvent(new Event('input'));"
         " node.dispatchEvent(new Event('change')); }"
     )
-    _confirm(panels)
+    confirm(panels)
     expect(row.locator("output.rollout-value")).to_have_text("60%", timeout=WAIT)
     assert capable["flags"].get("checkout-v2").rollout == 60
 
     row.locator('button[data-action="kill"]').click()
-    _confirm(panels)
+    confirm(panels)
     expect(row.locator("td.state")).to_have_text("killed", timeout=WAIT)
     expect(switch).to_be_disabled()
     assert capable["flags"].get("checkout-v2").killed
@@ -480,17 +399,17 @@ def test_dead_letters_browse_discard_and_purge(panels: Page, capable: dict[str, 
 
     detail.locator('button[data-action="discard"]').click()
     expect(panels.locator("#reason-input")).to_have_attribute("required", "")
-    _confirm(panels, OPERATOR, reason="duplicate order")
+    confirm(panels, OPERATOR, reason="duplicate order")
     expect(first.locator("td.state")).to_have_text("discarded", timeout=WAIT)
     assert capable["dlq"].get(first_id).status.value == "discarded"
 
     panels.select_option("#dlq-status", "discarded")
     expect(rows).to_have_count(1, timeout=WAIT)
     panels.click("#dlq-purge")
-    _confirm(panels, closes=False)  # the first step counts what matches
+    confirm(panels, closes=False)  # the first step counts what matches
     expect(panels.locator("#dialog-title")).to_have_text(
         "Purge 1 dead letter for good?", timeout=WAIT
     )
-    _confirm(panels)
+    confirm(panels)
     expect(rows).to_have_count(0, timeout=WAIT)
     assert capable["dlq"].get(first_id) is None

@@ -58,6 +58,7 @@ ASSETS: dict[str, str] = {
     "httpclients.js": "text/javascript; charset=utf-8",
     "deadletters.js": "text/javascript; charset=utf-8",
     "deadletter.js": "text/javascript; charset=utf-8",
+    "limits.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
 }
 """The files under ``/dashboard/`` and their media types (the page itself is ``/``)."""

@@ -7,9 +7,10 @@ import { dlqPanel } from "./deadletters.js";
 import { degradationPanel } from "./degrade.js";
 import { flagsPanel } from "./featureflags.js";
 import { httpPanel } from "./httpclients.js";
+import { limitsPanel } from "./limits.js";
 import { setText } from "./views.js";
 
-const PANELS = [degradationPanel, flagsPanel, dlqPanel, httpPanel];
+const PANELS = [degradationPanel, flagsPanel, dlqPanel, httpPanel, limitsPanel];
 const STOP = [401, 403, 429]; // a refused token: wait until the stream is live again
 
 /**
