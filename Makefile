@@ -43,6 +43,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench
 
 docs: $(DOCS_STAMP)
+	$(BIN)/python -m buttress.config._reference --check
 	$(BIN)/mkdocs build --strict --site-dir site
 
 clean:
