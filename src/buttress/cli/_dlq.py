@@ -47,7 +47,8 @@ if TYPE_CHECKING:
 __all__ = ["dlq_app"]
 
 dlq_app = typer.Typer(
-    help="Inspect and repair the dead letter queue (the queue of [dlq]).", no_args_is_help=True
+    help="Inspect and repair the dead letter queue (the queue set in buttress.toml).",
+    no_args_is_help=True,
 )
 
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["flags_app", "parse_rule", "parse_variant"]
 
 flags_app = typer.Typer(
-    help="List, inspect and change feature flags (the store of [flags]).",
+    help="List, inspect and change feature flags (the store set in buttress.toml).",
     no_args_is_help=True,
 )
 
