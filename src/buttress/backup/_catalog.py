@@ -225,6 +225,11 @@ class Catalog:
                 return backup
         return None
 
+    def last(self, name: str) -> Backup | None:
+        """The newest backup of ``name`` (by start) whatever its status, or None."""
+        found = self._select("WHERE name = ? ORDER BY started_at DESC, rowid DESC LIMIT 1", [name])
+        return found[0] if found else None
+
     def names(self) -> builtins.list[str]:
         """Every name with at least one backup, sorted."""
         return [r[0] for r in self._query("SELECT DISTINCT name FROM backups ORDER BY name")]
@@ -286,9 +291,20 @@ class Catalog:
             drill_id,
         )
 
-    def drills(self, name: str | None = None, *, limit: int = 100) -> builtins.list[DrillResult]:
-        """The drill history, newest first (only ``name``'s when given)."""
-        clause, args = ("WHERE name = ?", [name]) if name is not None else ("", [])
+    def drills(
+        self, name: str | None = None, *, limit: int = 100, ok: bool | None = None
+    ) -> builtins.list[DrillResult]:
+        """The drill history, newest first (only ``name``'s, only passed or failed ones, when
+        given)."""
+        where: builtins.list[str] = []
+        args: builtins.list[Any] = []
+        if name is not None:
+            where.append("name = ?")
+            args.append(name)
+        if ok is not None:
+            where.append("ok = ?")
+            args.append(int(ok))
+        clause = ("WHERE " + " AND ".join(where)) if where else ""
         rows = self._query(
             "SELECT id, name, backup_id, started_at, finished_at, ok, rto_seconds, rpo_seconds,"
             f" checks, error FROM drills {clause} ORDER BY started_at DESC, id DESC LIMIT ?",

@@ -220,6 +220,9 @@ class BackupManager:
         job = BackupJob(
             backup, reference, artifact, self.open_artifact, self.clock, progress or _ignore
         )
+        previous = parent if parent is not None else self.catalog.latest(name)
+        if previous is not None and previous.strategy == source.strategy:
+            job.previous = previous
         started = self.clock.monotonic()
         try:
             source.backup(job)

@@ -45,6 +45,8 @@ class Entry:
     src: str | None = None
     line: bytes | None = field(default=None, compare=False, repr=False)
     """The entry's line as read from a manifest (reused when nothing changed)."""
+    ctime_ns: int = field(default=0, compare=False, repr=False)
+    """The status change time seen by the walk (not in the manifest)."""
 
     @property
     def key(self) -> str:
@@ -174,7 +176,9 @@ def walk(
             if include and not _matches(include, rel, child.name):
                 continue
             if stat.S_ISREG(mode):
-                yield Entry(rel, "f", stat.S_IMODE(mode), st.st_size, *common[2:])
+                yield Entry(
+                    rel, "f", stat.S_IMODE(mode), st.st_size, *common[2:], ctime_ns=st.st_ctime_ns
+                )
             elif stat.S_ISLNK(mode):
                 try:
                     target = os.readlink(child.path)

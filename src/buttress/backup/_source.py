@@ -35,7 +35,8 @@ class BackupJob:
     """A backup being made: write artifacts with ``artifact(name)``; read the reference
     backup's (``reference``: the parent of an incremental, the full of a differential) with
     ``open(backup, name)``; report bytes read with ``progress``; set ``data_time`` (the
-    consistency point) and fill ``stats``."""
+    consistency point) and fill ``stats``. ``previous`` is the newest completed backup of the
+    name (any kind), which a full backup may take what it learnt from (file hashes)."""
 
     backup: Backup
     reference: Backup | None
@@ -45,6 +46,7 @@ class BackupJob:
     progress: Callable[[int], None] = _ignore
     stats: dict[str, Any] = field(default_factory=dict)
     data_time: float | None = None
+    previous: Backup | None = None
 
 
 @dataclass

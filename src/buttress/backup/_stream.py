@@ -1,11 +1,14 @@
 """Writing artifacts as streams: compress, encrypt, hash and store in one pass.
 
-Writing: the strategy writes plaintext; blocks of 1 MiB go through a bounded queue to a worker
-thread that compresses (zstd or gzip), encrypts (optional) and writes to the destination while
-hashing the stored bytes. Reading runs the chain backwards in a worker thread and checks the
-SHA-256 and size of the stored bytes at the end. The queues hold a few blocks, so memory stays
-bounded whatever the size of the data, and the two threads overlap compression with reading
-files (zstd, zlib, hashlib and AES release the GIL on large buffers).
+Writing: the strategy writes plaintext (or reads files straight into ``space()``) into blocks
+of 1 MiB taken from a pool of ``DEPTH + 2`` that are reused, never allocated afresh; full
+blocks go through a bounded queue to a thread that compresses them (zstd level 3 with its
+frame checksum, as the zstd command line; or gzip), then the compressed bytes to a second
+thread that encrypts (optional), hashes (SHA-256 of the stored bytes) and writes to the
+destination. Three threads overlap like ``tar | zstd`` (reading, compressing, writing); zstd,
+zlib, hashlib, AES and file I/O release the GIL on large buffers. Reading runs the chain
+backwards in a worker thread and checks the SHA-256 and size of the stored bytes at the end.
+Memory stays bounded whatever the size of the data.
 """
 
 from __future__ import annotations

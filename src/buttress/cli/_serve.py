@@ -10,11 +10,16 @@ import ipaddress
 import json
 import sys
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from buttress.cli._options import ConfigOption, ProfileOption, load_or_exit
+
+if TYPE_CHECKING:
+    from buttress.backup import BackupPlan
+    from buttress.config._backup import BackupSettings
+    from buttress.registry import Registry
 
 __all__ = ["MISSING_SERVER", "serve", "token_create", "token_snippet"]
 
@@ -79,6 +84,9 @@ def serve(
     if loaded.dlq is not None:
         sinks = [alert.sink() for alert in loaded.alerts]
         dlq = loaded.dlq.open(state_dir=settings.state_dir, registry=loaded.registry, sinks=sinks)
+    backups = None  # [backup]: its routes, jobs and metrics serve this plan (attached before)
+    if loaded.backup is not None:
+        backups = open_backups(loaded.backup, loaded.registry)
     app = create_app(
         loaded.registry,
         health=loaded.health,
@@ -95,6 +103,8 @@ def serve(
     app.state.ops.on_shutdown.append(flags.close)
     if dlq is not None:
         app.state.ops.on_shutdown.append(dlq.close)
+    if backups is not None:
+        app.state.ops.on_shutdown.append(backups.manager.catalog.close)
     source = str(loaded.path) if loaded.path is not None else "no file (defaults only)"
     typer.echo(f"buttress serve: {source}, profile {loaded.profile}, state in {settings.state_dir}")
     if not settings.tokens:
@@ -114,6 +124,17 @@ def serve(
         server.run()
     except KeyboardInterrupt:  # uvicorn shut down gracefully, then re-raised the Ctrl-C
         pass
+
+
+def open_backups(settings: BackupSettings, registry: Registry) -> BackupPlan:
+    """The ``[backup]`` plan attached to ``registry``; a key that cannot be read exits 2."""
+    from buttress.errors import ConfigError
+
+    try:
+        return settings.open(registry=registry)
+    except ConfigError as exc:
+        typer.echo(f"buttress serve: [backup]: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def token_snippet(name: str, role: str, sha256: str) -> str:

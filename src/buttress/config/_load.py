@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from buttress._clock import Clock
 from buttress._redact import MASK, add_secret, redact
+from buttress.config._backup import BackupSettings, build_backup, render_backup
 from buttress.config._build import build_policies
 from buttress.config._dlq import DLQSettings, build_dlq, render_dlq
 from buttress.config._errors import Problems, is_secret_key, suggest
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["TOP_KEYS", "Config", "load_config"]
 
 SECTION_KEYS: Final = frozenset(
-    {*SECTIONS, "health", "server", "flags", "degradation", "dlq", "fleet"}
+    {*SECTIONS, "health", "server", "flags", "degradation", "dlq", "fleet", "backup"}
 )
 TOP_KEYS: Final = frozenset({*SECTION_KEYS, "profile", "profiles"})
 """The keys allowed at the top of ``buttress.toml``."""
@@ -72,6 +73,8 @@ class Config:
     flags: FlagSettings = field(default_factory=FlagSettings)
     dlq: DLQSettings | None = None
     """``[dlq]``; None without the table (``buttress dlq`` then uses the defaults)."""
+    backup: BackupSettings | None = None
+    """``[backup]``; None without the table (``buttress serve`` then runs no backups)."""
     fleet: Fleet | None = None
     """``[fleet]``: its store, shared breakers and the fleet scheduler (None without the table);
     ``config.fleet.close()`` stops the shared breakers' syncing and closes the store."""
@@ -153,6 +156,7 @@ def load_config(
     server = _server(data.get("server", {}), problems) or ServerSettings()
     flags = build_flags(data.get("flags", {}), problems) or FlagSettings()
     dlq = build_dlq(data.get("dlq"), problems)
+    backup = build_backup(data.get("backup"), problems, server.state_dir)
     if problems and fleet is not None:
         fleet.close()  # the shared breakers built before the problem stop syncing
     problems.raise_if_any(source)
@@ -169,6 +173,8 @@ def load_config(
         effective["dlq"] = render_dlq(dlq)
     if fleet is not None:
         effective["fleet"] = render_fleet(fleet.settings)
+    if backup is not None:
+        effective["backup"] = render_backup(backup)
     return Config(
         profile=active,
         path=file,
@@ -181,6 +187,7 @@ def load_config(
         flags=flags,
         dlq=dlq,
         fleet=fleet,
+        backup=backup,
         warnings=tuple(warned),
     )
 

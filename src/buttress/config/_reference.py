@@ -18,6 +18,8 @@ from typing import Any, Final
 
 from buttress.breaker import BreakerOptions
 from buttress.bulkhead import BulkheadOptions
+from buttress.config._backup import REFERENCE_OPTIONS as BACKUP_OPTIONS
+from buttress.config._backup import BackupSettings
 from buttress.config._dlq import SCALARS as DLQ_SCALARS
 from buttress.config._dlq import DLQSettings
 from buttress.config._flags import FlagSettings
@@ -168,6 +170,10 @@ def _settings_sections() -> list[tuple[str, str, Mapping[str, Option], type[Any]
         ("[flags]", "Feature flags (see [Flags](../flags.md)); also `[flags.defaults.<name>]`.",
          {k: v for k, v in options_of(FlagSettings).items() if k != "defaults"},
          FlagSettings),
+        ("[backup]", "Backups (see [Backup](../backup.md#operations)): `store` holds "
+         "`catalog.db` and `artifacts/` (or give `catalog` and `destination`); the key's file "
+         "or variable, never the key; also `[backup.jobs.<name>]` and "
+         "`[backup.drills.<name>]` tables.", BACKUP_OPTIONS, BackupSettings),
     ]  # fmt: skip
 
 

@@ -30,6 +30,7 @@ from buttress.ops._jobs import attach_scheduler
 from buttress.ops._middleware import ReliabilityMiddleware
 from buttress.ops._openapi import openapi_document
 from buttress.ops._routes_admin import admin_routes
+from buttress.ops._routes_backups import backup_routes
 from buttress.ops._routes_degradation import degradation_routes
 from buttress.ops._routes_dlq import dlq_routes
 from buttress.ops._routes_flags import flag_routes
@@ -114,6 +115,7 @@ def create_app(
     flags = flag_routes(ctx)  # none unless the registry has a flag store
     degradation = degradation_routes(ctx)  # none unless the registry has a manager
     dead_letters = dlq_routes(ctx, dlq)  # none unless a DLQ is attached or given
+    backups = backup_routes(ctx)  # none unless a BackupPlan is attached as "backup"
 
     async def openapi(request: Request) -> Response:
         """The OpenAPI document of this app."""
@@ -126,6 +128,7 @@ def create_app(
                 flags=bool(flags),
                 degradation=bool(degradation),
                 dlq=bool(dead_letters),
+                backups=bool(backups),
             )
         )
 
@@ -136,6 +139,7 @@ def create_app(
         *degradation,
         *flags,
         *dead_letters,
+        *backups,
         *http_client_routes(ctx),  # an empty list until an HTTP client is registered
         *limit_routes(ctx),  # empty lists until a limiter, shedder or queue is registered
         Route("/admin/openapi.json", openapi, methods=["GET"], name="openapi"),

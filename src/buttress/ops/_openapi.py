@@ -335,10 +335,12 @@ def openapi_document(
     flags: bool = False,
     degradation: bool = False,
     dlq: bool = False,
+    backups: bool = False,
 ) -> dict[str, Any]:
     """The document; ``server`` is the URL prefix the app is mounted at (None when at the root),
     ``metrics`` whether ``/metrics`` is served, ``flags`` whether the feature-flag routes are,
-    ``degradation`` whether the degradation routes are, ``dlq`` whether the DLQ routes are."""
+    ``degradation`` whether the degradation routes are, ``dlq`` whether the DLQ routes are,
+    ``backups`` whether the backup routes are."""
     read_security: list[dict[str, list[str]]] = [{"bearerAuth": []}]
     if public_reads:
         read_security = [{"bearerAuth": []}, {}]
@@ -446,6 +448,10 @@ def openapi_document(
         from buttress.ops._openapi_dlq import dlq_paths  # imports this module
 
         paths.update(dlq_paths(admin, read))
+    if backups:
+        from buttress.ops._openapi_backups import backup_paths  # imports this module
+
+        paths.update(backup_paths(admin, read))
     if metrics:
         paths["/metrics"] = read(
             "Prometheus exposition",

@@ -51,6 +51,12 @@ transitions since the collector was)::
                                                                      refused|evicted
     buttress_load_shed_total{name}                          counter  concurrency, throttle, queue
     buttress_load_shedding{name}                            gauge    1 while shedding
+    buttress_backup_last_success_timestamp_seconds{name}     gauge    newest completed backup's end
+    buttress_backup_duration_seconds{name}                  gauge    how long it took
+    buttress_backup_size_bytes{name}                        gauge    bytes it stored
+    buttress_drill_recovery_seconds{name}                   gauge    newest passed drill's RTO
+    buttress_drill_recovery_point_seconds{name}             gauge    ... and RPO (data age)
+    buttress_drill_last_success_timestamp_seconds{name}     gauge    ... and its end (Unix time)
     buttress_health_check_status{check}                     gauge    2 pass, 1 warn/not run, 0 fail
     buttress_health_check_duration_seconds{check}           gauge    last run
     buttress_health_check_last_run_timestamp_seconds{check} gauge    last run (Unix time)

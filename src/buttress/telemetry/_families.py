@@ -24,6 +24,7 @@ from buttress.hedge import Hedge
 from buttress.ratelimit import AdaptiveThrottle, RateLimiter
 from buttress.ratelimit._concurrency import SlotLimiter
 from buttress.retry import Retry, RetryBudget
+from buttress.telemetry._backup import backups
 from buttress.telemetry._dlq import dead_letter_queues
 from buttress.telemetry._http import http_clients
 from buttress.telemetry._limits import concurrency_limiters, rate_limiters, throttles, work_queues
@@ -325,6 +326,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("concurrency", SlotLimiter, concurrency_limiters),  # and AdaptiveConcurrency
     Kind("throttle", AdaptiveThrottle, throttles),
     Kind("queue", None, work_queues),
+    Kind("backup", None, backups),
 )
 """Every policy kind the collector reads, in exposition order."""
 

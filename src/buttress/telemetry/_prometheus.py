@@ -265,7 +265,7 @@ def gather(registry: Registry) -> dict[str, list[tuple[str, Any]]]:
 
 def _keep(policy: Any, items: list[tuple[str, Any]], labels: set[str], known: set[int]) -> None:
     known.add(id(policy))
-    label = redact(policy.name)
+    label = redact(getattr(policy, "name", "default"))  # attached objects may have none
     if label not in labels:
         labels.add(label)
         items.append((label, policy))
