@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -32,6 +34,7 @@ __all__ = [
     "POSTGRES_DSN",
     "REDIS_URL",
     "HttpServer",
+    "RedisServer",
     "SilentServer",
     "full_backlog_port",
     "postgres_dsn",
@@ -240,3 +243,45 @@ class HttpServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
+
+
+class RedisServer:
+    """A ``redis-server`` of a test's own on a free port (``port`` to choose one), stopped and
+    started again by the test: Redis goes down and comes back without touching the shared
+    test server."""
+
+    def __init__(self, port: int | None = None) -> None:
+        if port is None:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = int(sock.getsockname()[1])
+        self.port = port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Its URL, database 0."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Start it and wait until it accepts connections, polling in short steps."""
+        exe = shutil.which("redis-server")
+        if exe is None:
+            pytest.skip("redis-server is not on PATH")
+        args = [exe, "--port", str(self.port), "--save", "", "--appendonly", "no"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.1).close()
+                return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        """Stop it (SIGTERM) and wait."""
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None

@@ -13,10 +13,8 @@ from buttress.errors import ConfigError
 from buttress.events import FallbackUsed
 from buttress.stores import AsyncRedisStore, RedisStore
 from buttress.testing import ManualClock, RecordingListener
-from tests.servers import redis_url, stopped_port
+from tests.servers import RedisServer, redis_url, stopped_port
 from tests.stores.conftest import delete_redis_keys
-
-from ._redis_server import PrivateRedis
 
 
 @pytest.fixture
@@ -36,9 +34,9 @@ def redis_store(prefix: str) -> Iterator[RedisStore]:
 
 
 @pytest.fixture
-def private_redis() -> Iterator[PrivateRedis]:
+def private_redis() -> Iterator[RedisServer]:
     """A redis-server of this test's own, stopped at the end."""
-    server = PrivateRedis()
+    server = RedisServer()
     server.start()
     yield server
     server.stop()
@@ -82,7 +80,7 @@ def test_serves_from_memory_while_redis_is_down(
     assert cache.get("s2") is None  # memory honours the ttl too
 
 
-def test_falls_back_and_comes_back(private_redis: PrivateRedis, clock: ManualClock) -> None:
+def test_falls_back_and_comes_back(private_redis: RedisServer, clock: ManualClock) -> None:
     """Redis stops: memory serves (with what was read before); Redis returns: the writes made
     meanwhile are written back and Redis serves again."""
     store = RedisStore(private_redis.url, timeout=0.5)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,56 +12,17 @@ from bench._fleetproc import Fleet, delete_keys
 from buttress.breaker import BreakerState, CircuitBreaker
 from buttress.fleet import SharedCircuitBreaker
 from buttress.stores import RedisStore
-from tests.servers import redis_url
+from tests.servers import RedisServer, redis_url
 
 pytestmark = pytest.mark.slow
 
 OPTIONS = {"minimum_calls": 5, "window": 20, "open_for": 0.5, "half_open_calls": 2}
 
 
-def free_port() -> int:
-    """A port nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-class RedisServer:
-    """A private ``redis-server`` on its own port, stopped and restarted by the test."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        """Start it and wait until it answers."""
-        exe = shutil.which("redis-server")
-        if exe is None:
-            pytest.skip("redis-server is not on PATH")
-        args = [exe, "--port", str(self.port), "--save", "", "--appendonly", "no"]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.1).close()
-                return
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        """Stop it (SIGTERM) and wait."""
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
-
-
 @pytest.fixture
 def private_redis() -> Iterator[RedisServer]:
     """A redis-server of this test's own, stopped at the end."""
-    server = RedisServer(free_port())
+    server = RedisServer()
     server.start()
     try:
         yield server
