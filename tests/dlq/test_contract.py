@@ -143,6 +143,23 @@ def test_list_pages_with_a_cursor(make_dlq) -> None:
     assert [x.id for x in filtered.items + rest.items] == list(reversed(added))
 
 
+def test_lease_takes_due_records_in_due_order(make_dlq, clock) -> None:
+    """Records due at scattered times (several index buckets, added out of order) are leased
+    earliest first, a batch at a time; those not yet due stay."""
+    dlq = make_dlq()
+    waits = [50.0, 3.0, 20.0, 17.0, 33.0, 16.5, 90.0]
+    ids = {
+        dlq.add({"n": i}, error=RateLimitedError("api", wait), queue="q"): wait
+        for i, wait in enumerate(waits)
+    }
+    clock.advance(60)
+    now = clock.time()
+    taken = []
+    while batch := dlq.backend.lease(["q"], now, 2, now + 300, "token"):
+        taken.extend(ids[d.letter.id] for d in batch)
+    assert taken == sorted(w for w in waits if w <= 60)
+
+
 def test_worker_resolves_on_success(make_dlq, clock) -> None:
     """A due message goes to its queue's handler; returning normally resolves it."""
     dlq = make_dlq()

@@ -262,3 +262,11 @@ def test_construction_either_works_or_raises_config_error(
     except ConfigError:
         return
     assert 0 <= backoff.base <= backoff.cap < math.inf
+
+
+@given(backoffs(), st.integers(0, 2**32))
+def test_first_is_the_first_of_delays(backoff: Backoff, seed: int) -> None:
+    """``first(rng)`` draws the same numbers as the first step of ``delays(rng)``."""
+    a, b = random.Random(seed), random.Random(seed)
+    assert backoff.first(a) == next(backoff.delays(b))
+    assert a.random() == b.random()  # and leaves the generator in the same state

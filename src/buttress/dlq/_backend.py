@@ -13,7 +13,7 @@ import builtins
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from buttress.dlq._records import (
     Attempt,
@@ -29,13 +29,13 @@ from buttress.dlq._records import (
 __all__ = ["Backend", "Delivery", "NewBatch", "Outcome", "decode_payload"]
 
 
-@dataclass(frozen=True, slots=True)
-class NewBatch:
+class NewBatch(NamedTuple):
     """Records to insert in one atomic step; they share everything but payload and key.
 
     ``payloads`` are JSON texts; ``keys`` (when given) has one idempotency key or None per
     payload; ``history`` is the JSON text of the original failure; ``status`` is pending (due at
-    ``next_attempt_at``) or parked (``next_attempt_at`` None).
+    ``next_attempt_at``) or parked (``next_attempt_at`` None). A named tuple: one is built for
+    every add, and a frozen dataclass of eleven fields costs about a microsecond to build.
     """
 
     queue: str

@@ -162,7 +162,16 @@ class Classifier:
 
     def classify(self, error: BaseException) -> Classification:
         """The classification of ``error``."""
+        return self._classify(error, http_status(error))
+
+    def assess(
+        self, error: BaseException, wall: Callable[[], float]
+    ) -> tuple[Classification, float | None]:
+        """``classify`` and ``retry_after`` together (the error's status is read once)."""
         status = http_status(error)
+        return self._classify(error, status), _hint(error, status, wall)
+
+    def _classify(self, error: BaseException, status: int | None) -> Classification:
         key = (type(error), status)
         known = self._known.get(key)
         if known is not None:
@@ -185,18 +194,7 @@ class Classifier:
     @staticmethod
     def retry_after(error: BaseException, wall: Callable[[], float]) -> float | None:
         """Seconds the error asks to wait: ``retry_after``, or a 429/503 ``Retry-After``."""
-        hint = error_hint(error, wall)
-        if hint is not None:
-            return hint
-        response: Any = getattr(error, "response", None)
-        if http_status(error) not in HINT_STATUSES:
-            return None
-        headers = getattr(response, "headers", None)
-        try:
-            value = headers.get("Retry-After") if headers is not None else None
-        except Exception:
-            return None
-        return parse_retry_after(value, wall) if isinstance(value, str) else None
+        return _hint(error, http_status(error), wall)
 
     def describe(self) -> list[dict[str, Any]]:
         """The rules in order as plain data."""
@@ -212,3 +210,17 @@ class Classifier:
             status = sorted(rule.status) if isinstance(rule.status, frozenset) else None
             out.append({"classification": str(rule.classification), "on": shown, "status": status})
         return out
+
+
+def _hint(error: BaseException, status: int | None, wall: Callable[[], float]) -> float | None:
+    hint = error_hint(error, wall)
+    if hint is not None:
+        return hint
+    if status not in HINT_STATUSES:
+        return None
+    headers = getattr(getattr(error, "response", None), "headers", None)
+    try:
+        value = headers.get("Retry-After") if headers is not None else None
+    except Exception:
+        return None
+    return parse_retry_after(value, wall) if isinstance(value, str) else None

@@ -31,8 +31,9 @@ MAX_HINT = 7 * 86400.0
 
 def backoff_delay(backoff: Backoff, index: int, rng: random.Random) -> float:
     """The ``index``-th delay (0-based) of ``backoff``."""
-    delays = backoff.delays(rng)
-    return next(delays) if index == 0 else next(islice(delays, index, None))
+    if index == 0:
+        return backoff.first(rng)
+    return next(islice(backoff.delays(rng), index, None))
 
 
 def _history(delivery: Delivery, now: float) -> tuple[Attempt, ...]:

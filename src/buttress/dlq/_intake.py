@@ -104,8 +104,7 @@ def build_batch(
         info, kind = error, Classification.UNKNOWN
     elif isinstance(error, BaseException):
         info = ErrorInfo.of(error)
-        kind = classifier.classify(error)
-        hint = classifier.retry_after(error, clock.time)
+        kind, hint = classifier.assess(error, clock.time)
     else:
         raise ConfigError("error", error, "must be an exception, an ErrorInfo or None")
     if classification is not None:

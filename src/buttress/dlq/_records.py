@@ -10,9 +10,10 @@ from __future__ import annotations
 import functools
 import json
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from math import isfinite
 from typing import Any
 
 from buttress.errors import ConfigError, DeadLetterError
@@ -329,13 +330,42 @@ def empty_statuses() -> dict[str, int]:
 
 
 # Compact, strict JSON: NaN and infinities are refused, as they are not JSON.
-_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_ENCODE = _ENCODER.encode
+
+
+def _payload_encoder() -> Callable[[object], str]:
+    """``_ENCODE`` for payloads, twice as fast where the C encoder exists: built once, without
+    the cycle check (a cycle ends in ``RecursionError``, which ``encode_payload`` reports)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return _ENCODE
+    try:
+        chunks = make(
+            None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",",
+            False, False, False,
+        )  # fmt: skip
+        if chunks({"a": [1, 2.5, None, True]}, 0)[0] != '{"a":[1,2.5,null,true]}':
+            return _ENCODE  # not the encoder this was written for
+    except Exception:  # another Python's signature: the plain encoder is as correct
+        return _ENCODE
+    join = "".join
+
+    def encode(value: object) -> str:
+        if isinstance(value, str):
+            return _ENCODE(value)  # the C encoder takes containers and scalars, not bare str
+        return join(chunks(value, 0))
+
+    return encode
+
+
+_ENCODE_PAYLOAD = _payload_encoder()
 
 
 def encode_payload(payload: object, field_name: str = "payload") -> str:
     """``payload`` as JSON text; ``DeadLetterError`` naming ``field_name`` if it is not JSON."""
     try:
-        return _ENCODE(payload)
+        return _ENCODE_PAYLOAD(payload)
     except (TypeError, ValueError, RecursionError) as exc:
         raise DeadLetterError(
             f"{field_name}: must be JSON (dicts, lists, strings, numbers, booleans, None), "
@@ -369,7 +399,7 @@ _STRING = json.encoder.encode_basestring  # the C escaper when available
 
 def first_history(at: float, error: ErrorInfo, kind: Classification) -> str:
     """``encode_history`` of the one original failure, without building dicts (every add)."""
-    if at != at or at in (float("inf"), float("-inf")):
+    if not isfinite(at):
         raise ValueError(f"time must be finite, got {at!r}")
     return (
         f'[{{"number":0,"at":{at!r},"error_type":{_STRING(error.type)},'

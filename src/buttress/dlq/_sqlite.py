@@ -28,7 +28,15 @@ from buttress.dlq._records import (
     empty_statuses,
     encode_history,
 )
-from buttress.dlq._sqlite_sql import COLUMNS, SCHEMA, insert_rows, letter_of, where
+from buttress.dlq._sqlite_sql import (
+    COLUMNS,
+    DUE,
+    SCHEMA,
+    due_bucket,
+    insert_rows,
+    letter_of,
+    where,
+)
 from buttress.dlq._writer import GroupCommitter
 from buttress.stores._common import store_error
 
@@ -309,9 +317,9 @@ def _take(
 ) -> list[Delivery]:
     marks = ", ".join("?" * len(queues))
     rows = conn.execute(
-        f"SELECT {COLUMNS} FROM buttress_dlq WHERE due_at <= ? AND queue IN ({marks})"
-        " ORDER BY due_at LIMIT ?",
-        (now, *queues, limit),
+        f"SELECT {COLUMNS} FROM buttress_dlq WHERE {DUE} <= ? AND due_at <= ?"
+        f" AND queue IN ({marks}) ORDER BY {DUE}, due_at LIMIT ?",
+        (due_bucket(now), now, *queues, limit),
     ).fetchall()
     if not rows:
         return []

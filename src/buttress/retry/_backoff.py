@@ -172,6 +172,21 @@ class Backoff:
             return _equal_jitter(raw, source.random)
         return raw
 
+    def first(self, rng: random.Random | None = None) -> float:
+        """The first delay: ``next(self.delays(rng))``, drawing the same numbers, without
+        building the iterator (a dead letter's first attempt is scheduled with it)."""
+        random_ = (_RNG if rng is None else rng).random
+        base = self.base
+        if self.kind == "decorrelated":
+            value = base + (base * 3.0 - base) * random_()
+            return value if value <= self.cap else self.cap
+        if self.jitter == "full":
+            return base * random_()
+        if self.jitter == "equal":
+            half = base / 2.0
+            return min(base, half + half * random_())
+        return base
+
     def describe(self) -> dict[str, Any]:
         """The kind and its parameters as plain data (accepted back by ``from_dict``)."""
         data: dict[str, Any] = {"kind": self.kind}
