@@ -129,6 +129,18 @@ async def test_reads_need_a_token_and_changes_an_operator(
         assert (await client.post(path, headers=VIEW)).status_code == 403
 
 
+async def test_list_says_the_readers_role(make: Callable[..., Starlette]) -> None:
+    """GET /backups names the reader's role (the dashboard shows its buttons to operators
+    only): viewer, operator, and null for a public read without a token."""
+    app = make(public_reads=True)
+    async with client_for(app) as client:
+        roles = [
+            (await client.get(API, headers=headers)).json()["role"] for headers in (VIEW, OP, {})
+        ]
+    app.state.ops.close()
+    assert roles == ["viewer", "operator", None]
+
+
 async def test_show_gives_the_backup_and_its_chain(
     client: httpx.AsyncClient, plan: BackupPlan, clock: ManualClock
 ) -> None:

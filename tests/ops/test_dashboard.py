@@ -324,6 +324,7 @@ async def test_every_id_the_scripts_use_is_on_the_page(client: httpx.AsyncClient
     for name, ids in used.items():
         assert ids <= page.ids, f"{name} uses ids missing from the page: {ids - page.ids}"
     panels = {"degradation-panel", "flags-panel", "dlq-panel", "http-panel", "limits-panel"}
+    panels.add("backups-panel")
     assert panels <= set().union(*used.values())  # each one is loaded by a module
     assert panels <= page.hidden
     assert {f"{panel}-error" for panel in panels} <= page.hidden

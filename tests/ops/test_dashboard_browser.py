@@ -275,24 +275,25 @@ def panels(browser: Browser, capable: dict[str, Any]) -> Iterator[Page]:
 
 
 def test_unconfigured_capabilities_stay_hidden(page: Page) -> None:
-    """An app without degradation, flags or a DLQ (404), HTTP clients or limiters (none)
-    shows no such panel."""
+    """An app without degradation, flags, a DLQ or a backup plan (404), HTTP clients or
+    limiters (none) shows no such panel."""
     from playwright.sync_api import expect
 
-    paths = ("/degradation", "/flags", "/dlq/stats", "/http-clients", "/limits")
+    paths = ("/degradation", "/flags", "/dlq/stats", "/http-clients", "/limits", "/backups")
     with (
         page.expect_response(lambda r: r.url.endswith(paths[0])) as degradation,
         page.expect_response(lambda r: r.url.endswith(paths[1])) as flags,
         page.expect_response(lambda r: r.url.endswith(paths[2])) as dlq,
         page.expect_response(lambda r: r.url.endswith(paths[3])) as http,
         page.expect_response(lambda r: r.url.endswith(paths[4])) as limits,
+        page.expect_response(lambda r: paths[5] in r.url) as backups,
     ):
         _sign_in(page, VIEWER)
-    assert [r.value.status for r in (degradation, flags, dlq)] == [404, 404, 404]
+    assert [r.value.status for r in (degradation, flags, dlq, backups)] == [404] * 4
     assert http.value.json() == {"clients": []}
     assert not any(limits.value.json().values())  # four empty lists
     expect(page.locator("#breaker-rows tr")).to_have_count(50, timeout=WAIT)
-    for panel in ("degradation", "flags", "dlq", "http", "limits"):
+    for panel in ("degradation", "flags", "dlq", "http", "limits", "backups"):
         expect(page.locator(f"#{panel}-panel")).to_be_hidden()
 
 

@@ -59,6 +59,8 @@ ASSETS: dict[str, str] = {
     "deadletters.js": "text/javascript; charset=utf-8",
     "deadletter.js": "text/javascript; charset=utf-8",
     "limits.js": "text/javascript; charset=utf-8",
+    # the backups panel; not "backups.js": tools pick the backup routes by "backups" in the path
+    "recovery.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
 }
 """The files under ``/dashboard/`` and their media types (the page itself is ``/``)."""

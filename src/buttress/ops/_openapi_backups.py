@@ -104,7 +104,17 @@ NAME = _obj(
         "drill_schedule": _nullable(DRILL_SCHEDULE),
     }
 )
-LIST = _obj({"destination": _STR, "backups": {"type": "array", "items": NAME}})
+LIST = _obj(
+    {
+        "destination": _STR,
+        "backups": {"type": "array", "items": NAME},
+        "role": {
+            "type": ["string", "null"],
+            "enum": ["viewer", "operator", None],
+            "description": "the reader's role; null when read without a token (public reads)",
+        },
+    }
+)
 ARTIFACT = _obj({"name": _STR, "size": _INT, "sha256": _STR})
 BACKUP = _obj(
     {

@@ -2,8 +2,9 @@
 
 Reads (viewer): ``GET /backups`` (per backup name: the newest success and failure, stored
 sizes over time as ``[time, bytes]`` pairs, the newest drill with its RTO and RPO, and the
-schedules), ``GET /backups/{id}`` (one backup, its chain and the last verification run by
-this server) and ``GET /backups/{name}/drills`` (a name's drill history, newest first).
+schedules; and the reader's ``role``, null without a token), ``GET /backups/{id}`` (one
+backup, its chain and the last verification run by this server) and ``GET
+/backups/{name}/drills`` (a name's drill history, newest first).
 Changes (operator, audited): ``POST /backups/{id}/verify`` (``{"deep": true}`` also restores
 into scratch and checks the copy) and ``POST /backups/{name}/drill`` (restore the newest
 backup of ``name`` into scratch and run its configured validation). Both answer with the
@@ -218,7 +219,11 @@ def backup_routes(ctx: OpsContext) -> list[Route]:
         if isinstance(points, Response):
             return points
         assert points is not None
-        return JSONBody(await run_in_threadpool(backups_view, plan, points))
+        view = await run_in_threadpool(backups_view, plan, points)
+        # the reader's role, so that the dashboard offers the changes only to whom may make them
+        token = getattr(request.state, "token", None)
+        view["role"] = None if token is None else str(token.role)
+        return JSONBody(view)
 
     async def show_backup(request: Request) -> Response:
         """One backup, its chain (full first) and its last verification here."""

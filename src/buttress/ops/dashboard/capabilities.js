@@ -1,8 +1,9 @@
-// The panels of optional capabilities (degradation, feature flags, HTTP clients, and what
-// comes later): each reads one admin endpoint on its own pace and again when the live stream
+// The panels of optional capabilities (degradation, feature flags, HTTP clients, backups, and
+// what comes later): each reads one admin endpoint on its own pace and again when the live stream
 // brings an event about it. A panel stays hidden while its endpoint answers 404 (or its
 // `render` returns false: nothing to show, e.g. no HTTP client yet): the capability is not
 // configured in this app, and the page works without it.
+import { backupsPanel } from "./recovery.js";
 import { dlqPanel } from "./deadletters.js";
 import { degradationPanel } from "./degrade.js";
 import { flagsPanel } from "./featureflags.js";
@@ -10,7 +11,7 @@ import { httpPanel } from "./httpclients.js";
 import { limitsPanel } from "./limits.js";
 import { setText } from "./views.js";
 
-const PANELS = [degradationPanel, flagsPanel, dlqPanel, httpPanel, limitsPanel];
+const PANELS = [degradationPanel, flagsPanel, dlqPanel, httpPanel, limitsPanel, backupsPanel];
 const STOP = [401, 403, 429]; // a refused token: wait until the stream is live again
 
 /**
