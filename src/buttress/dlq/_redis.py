@@ -194,7 +194,14 @@ class RedisBackend:
                 for args in calls:
                     script(keys=[self.base], args=args, client=pipe)
                 replies = pipe.execute()
-        return [_text(id) for reply in replies for id in reply]
+        ids: builtins.list[str] = []
+        for args, reply in zip(calls, replies, strict=True):
+            if isinstance(reply, list):  # keyed: each payload's id
+                ids += [_text(id) for id in reply]
+            else:  # the last of the chunk's consecutive ids
+                count = args[len(head)]
+                ids += [str(id) for id in range(int(reply) - count + 1, int(reply) + 1)]
+        return ids
 
     async def ainsert(self, batch: NewBatch) -> builtins.list[str]:
         """``insert`` in a thread."""

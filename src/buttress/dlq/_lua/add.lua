@@ -3,7 +3,8 @@
 --       only), class, error type, now, due ('' when parked), max, status, headers JSON (''),
 --       bucket (arrival bucket), n, then the n payloads (or key, payload pairs).
 -- No history is stored: until the first attempt fails, it is the error of the record (read
--- side). Returns the id of each payload (an already stored key's id for a duplicate).
+-- side). Returns, for a keyed batch, the id of each payload (an already stored key's id for a
+-- duplicate); else the last id (the ids are the n consecutive ones ending there).
 local queue, err, keyed, class, etype = ARGV[1], ARGV[2], ARGV[3] == '1', ARGV[4], ARGV[5]
 local now, due, max, status, headers = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local bucket, n = ARGV[11], tonumber(ARGV[12])
@@ -13,8 +14,9 @@ local ids = {}
 local added = 0
 
 -- The fields every record of the batch shares go into a template hash once; each record is a
--- COPY of it plus its payload: a third less server time than one HSET of ten fields per
--- record (most of HSET's cost is per argument). Redis before 6.2 has no COPY: one HSET each.
+-- COPY of it plus its payload (and key): a third less server time than one HSET of ten fields
+-- per record (most of HSET's cost is per argument). Redis before 6.2 has no COPY, and COPY
+-- refuses a key that exists: then one HSET of every field per record.
 local template = false
 if n >= 4 then
   template = base .. ':template'
@@ -25,17 +27,23 @@ if n >= 4 then
     redis.call('HSET', template, 'q', queue, 'e', err, 'c', class, 't', etype, 'f', now,
                'm', max, 's', status)
   end
+  if headers ~= '' then
+    redis.call('HSET', template, 'h', headers)
+  end
 end
 
-local function write(record, payload)
+local function write(record, payload, key)
   if template then
-    local copied = redis.pcall('COPY', template, record)
-    if copied == 1 then
-      redis.call('HSET', record, 'p', payload)
+    if redis.pcall('COPY', template, record) == 1 then
+      if key ~= '' then
+        redis.call('HSET', record, 'p', payload, 'k', key)
+      else
+        redis.call('HSET', record, 'p', payload)
+      end
       return
     end
     redis.call('DEL', template)
-    template = false -- no COPY on this server (an error reply) or a leftover record
+    template = false
   end
   if due ~= '' then
     redis.call('HSET', record, 'q', queue, 'p', payload, 'e', err, 'c', class, 't', etype,
@@ -44,8 +52,27 @@ local function write(record, payload)
     redis.call('HSET', record, 'q', queue, 'p', payload, 'e', err, 'c', class, 't', etype,
                'f', now, 'm', max, 's', status)
   end
+  if key ~= '' then
+    redis.call('HSET', record, 'k', key)
+  end
+  if headers ~= '' then
+    redis.call('HSET', record, 'h', headers)
+  end
 end
-for i = 1, n do
+local start = 1
+if template and not keyed then -- the hot path, until a COPY is refused
+  local prefix, first = base .. ':m:', last - n
+  while start <= n do
+    local record = prefix .. (first + start)
+    if redis.pcall('COPY', template, record) ~= 1 then
+      break
+    end
+    redis.call('HSET', record, 'p', ARGV[12 + start])
+    start = start + 1
+  end
+  added = start - 1
+end
+for i = start, n do
   local key, payload = '', ARGV[12 + i]
   if keyed then
     key, payload = ARGV[11 + 2 * i], ARGV[12 + 2 * i]
@@ -59,14 +86,9 @@ for i = 1, n do
   else
     id = tostring(last - n + i)
     ids[i] = id
-    local record = base .. ':m:' .. id
-    write(record, payload)
+    write(base .. ':m:' .. id, payload, key)
     if key ~= '' then
       redis.call('HSET', keys, key, id)
-      redis.call('HSET', record, 'k', key)
-    end
-    if headers ~= '' then
-      redis.call('HSET', record, 'h', headers)
     end
     added = added + 1
   end
@@ -86,4 +108,7 @@ if added > 0 then
   redis.call('INCRBY', arrivals, added)
   redis.call('EXPIRE', arrivals, 90000)
 end
-return ids
+if keyed then
+  return ids
+end
+return last
