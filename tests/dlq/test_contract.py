@@ -72,6 +72,25 @@ def test_duplicate_key_keeps_one_record(make_dlq) -> None:
     assert dlq.stats().total == 2
 
 
+def test_large_keyed_batch_with_headers_round_trips(make_dlq) -> None:
+    """A batch big enough for Redis's template copies keeps each record's key, the shared
+    headers and error, and still finds duplicates (stored and within the batch)."""
+    dlq = make_dlq()
+    stored = dlq.add({"v": -1}, error=ERROR, key="k3")
+    keys = [f"k{i}" for i in range(6)] + ["k0", None]
+    ids = dlq.add_many(
+        [{"v": i} for i in range(8)], error=ERROR, keys=keys, headers={"tenant": "acme"}
+    )
+    assert (ids[3], ids[6], len(set(ids))) == (stored, ids[0], 7)
+    for i in (0, 1, 2, 4, 5, 7):
+        letter = dlq.get(ids[i])
+        assert (letter.payload, letter.key) == ({"v": i}, keys[i])
+        assert dict(letter.headers) == {"tenant": "acme"}
+        assert letter.error.type == "ConnectionError"
+    assert dlq.get(stored).payload == {"v": -1}
+    assert dlq.stats().total == 7
+
+
 def test_non_json_payload_writes_nothing(make_dlq) -> None:
     """A payload that is not JSON raises DeadLetterError naming it; nothing of the batch is kept."""
     dlq = make_dlq()
