@@ -8,7 +8,8 @@ skipped with the reason, except under ``CI=true``, where they fail: CI must not 
 The local servers run in threads on 127.0.0.1 with a free port: ``HttpServer`` (paths with
 fixed statuses and a slow one), ``SilentServer`` (accepts and never answers: timeouts of
 protocols) and ``full_backlog_port`` (connections are never even accepted: TCP connect
-timeouts); ``stopped_port()`` gives a port where nothing listens (refusals).
+timeouts); ``stopped_port()`` gives a port where nothing listens (refusals);
+``ops_server(app)`` serves an ops app with uvicorn in a thread.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -37,6 +38,7 @@ __all__ = [
     "RedisServer",
     "SilentServer",
     "full_backlog_port",
+    "ops_server",
     "postgres_dsn",
     "redis_url",
     "stopped_port",
@@ -285,3 +287,26 @@ class RedisServer:
             self.proc.terminate()
             self.proc.wait(10)
             self.proc = None
+
+
+@contextlib.contextmanager
+def ops_server(app: Any, name: str = "ops-test-server") -> Iterator[str]:
+    """``app`` (an ops Starlette app) served by uvicorn in a thread on a free port of
+    127.0.0.1; its URL without a trailing slash. Stopped (and checked stopped) on exit."""
+    from buttress.ops import make_server
+
+    server = make_server(app, port=0, log_level="warning")
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive(), "uvicorn stopped before it started"
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert not thread.is_alive(), "uvicorn did not stop"

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -15,7 +13,7 @@ from buttress import Registry
 from buttress.cli import main
 from buttress.cli._limits import _per, _span
 from buttress.errors import LoadShedError
-from buttress.ops import create_app, make_server
+from buttress.ops import create_app
 from buttress.ratelimit import (
     ConcurrencyLimiter,
     FixedWindow,
@@ -24,7 +22,7 @@ from buttress.ratelimit import (
     parse_rate,
 )
 from tests.ops.conftest import TOKENS, VIEWER
-from tests.servers import stopped_port
+from tests.servers import ops_server, stopped_port
 
 CONFIG = """
 [limits.partner]
@@ -119,20 +117,10 @@ def served() -> Iterator[tuple[str, Registry]]:
 
     db.call(nested)
     app = create_app(registry, tokens=TOKENS, state_dir=":memory:", scheduler=None)
-    server = make_server(app, port=0, log_level="warning")
-    thread = threading.Thread(target=server.run, name="limits-cli-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped before it started"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}", registry
+        with ops_server(app, "limits-cli-server") as url:
+            yield url, registry
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         app.state.ops.close()
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,9 +12,9 @@ from buttress import Registry
 from buttress.cli import main
 from buttress.degrade import BreakerRule, DegradationManager
 from buttress.health import HealthRegistry
-from buttress.ops import create_app, make_server
+from buttress.ops import create_app
 from tests.ops.conftest import OPERATOR, TOKENS, VIEWER
-from tests.servers import stopped_port
+from tests.servers import ops_server, stopped_port
 
 
 @pytest.fixture
@@ -31,20 +29,10 @@ def served() -> Iterator[tuple[str, DegradationManager]]:
     )
     health = HealthRegistry()
     app = create_app(registry, health=health, tokens=TOKENS, state_dir=":memory:", scheduler=None)
-    server = make_server(app, port=0, log_level="warning")
-    thread = threading.Thread(target=server.run, name="degrade-cli-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped before it started"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}", manager
+        with ops_server(app, "degrade-cli-server") as url:
+            yield url, manager
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         manager.close()
         app.state.ops.close()
 

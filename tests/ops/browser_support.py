@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -17,7 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 from starlette.applications import Starlette
 
-from buttress.ops import make_server
+from tests.servers import ops_server
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -66,21 +64,8 @@ def launch() -> Iterator[Browser]:
 def serving(app: Starlette) -> Iterator[str]:
     """``app`` served by uvicorn in a thread on a free port of 127.0.0.1; its URL."""
     app.state.ops.extra["dashboard"].interval = 0.25  # quicker pushes keep the tests short
-    server = make_server(app, port=0, log_level="warning")
-    thread = threading.Thread(target=server.run, name="ops-dashboard-browser", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped before it started"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-    assert not thread.is_alive(), "uvicorn did not stop"
+    with ops_server(app, "ops-dashboard-browser") as url:
+        yield f"{url}/"
 
 
 @contextmanager

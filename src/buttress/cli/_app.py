@@ -16,6 +16,7 @@ import typer
 
 from buttress.cli import _render
 from buttress.cli._backup import register as register_backup
+from buttress.cli._breakers import breakers_app
 from buttress.cli._degrade import degrade_app
 from buttress.cli._dlq import dlq_app
 from buttress.cli._flags import flags_app
@@ -100,6 +101,7 @@ app.command()(serve)
 app.command("run", **RUN_SETTINGS)(run_command)
 token_app.command("create")(token_create)
 app.add_typer(degrade_app, name="degrade")
+app.add_typer(breakers_app, name="breakers")
 app.command()(limits)  # buttress limits [--url ...]
 register_backup(app)  # buttress backup ..., buttress wal push|fetch
 

@@ -45,13 +45,21 @@ TokenOption = Annotated[
 
 
 class ApiError(Exception):
-    """The server could not be reached or refused the request."""
+    """The server could not be reached or refused the request; ``status`` is the HTTP status
+    of a refusal (None when no answer came)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _base_url(url: str | None, config: ConfigOption, profile: str | None) -> str:
     if url is not None:
         return url.rstrip("/")
-    server = load_or_exit(config, profile).server
+    loaded = load_or_exit(config, profile)
+    if loaded.fleet is not None:
+        loaded.fleet.close()  # only the address is needed: let go of the fleet's connections
+    server = loaded.server
     host = server.host
     try:
         if ipaddress.ip_address(host).is_unspecified:  # bound everywhere: ask on loopback
@@ -63,12 +71,24 @@ def _base_url(url: str | None, config: ConfigOption, profile: str | None) -> str
     return f"http://{host}:{server.port}"
 
 
-def _request(method: str, url: str, token: str | None, timeout: float = 10.0) -> dict[str, Any]:
-    """The JSON answer of ``method url``; ApiError with the server's reason otherwise."""
+def _request(
+    method: str,
+    url: str,
+    token: str | None,
+    timeout: float = 10.0,
+    *,
+    body: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The JSON answer of ``method url`` (with ``body`` sent as JSON); ApiError with the
+    server's reason otherwise."""
     headers = {"accept": "application/json"}
     if token:
         headers["authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(url, method=method, headers=headers, data=None)
+    payload = None
+    if body is not None:
+        payload = json.dumps(body).encode()
+        headers["content-type"] = "application/json"
+    request = urllib.request.Request(url, method=method, headers=headers, data=payload)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             data: dict[str, Any] = json.loads(response.read())
@@ -78,7 +98,7 @@ def _request(method: str, url: str, token: str | None, timeout: float = 10.0) ->
             detail = json.loads(exc.read()).get("detail", exc.reason)
         except ValueError:
             detail = exc.reason
-        raise ApiError(f"HTTP {exc.code}: {detail}") from None
+        raise ApiError(f"HTTP {exc.code}: {detail}", exc.code) from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise ApiError(f"cannot reach {url.split('?', 1)[0]}: {reason}") from None
