@@ -1,6 +1,8 @@
 """The typer application behind ``buttress``; ``run(argv)`` returns the exit status.
 
-Commands: ``demo``, ``serve``, ``health``, ``config check|show``, ``token create``.
+Commands: ``demo``, ``serve``, ``run``, ``health``, ``config check|show``, ``token create``,
+``limits``, ``events``, and the groups ``breakers``, ``degrade``, ``flags``, ``dlq``, ``backup``
+and ``wal``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from buttress.cli._backup import register as register_backup
 from buttress.cli._breakers import breakers_app
 from buttress.cli._degrade import degrade_app
 from buttress.cli._dlq import dlq_app
+from buttress.cli._events import events
 from buttress.cli._flags import flags_app
 from buttress.cli._limits import limits
 from buttress.cli._options import ConfigOption, ProfileOption, load_or_exit
@@ -103,6 +106,7 @@ token_app.command("create")(token_create)
 app.add_typer(degrade_app, name="degrade")
 app.add_typer(breakers_app, name="breakers")
 app.command()(limits)  # buttress limits [--url ...]
+app.command()(events)  # buttress events [--follow] [--kind ...]
 register_backup(app)  # buttress backup ..., buttress wal push|fetch
 
 
