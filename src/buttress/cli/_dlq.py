@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import click
 import typer
@@ -124,32 +125,49 @@ def retry(
     filters (``--all``: without filters)."""
     found = options_filter(queue, status, classification, error_type, since, until)
     if ids and found.to_dict():
-        typer.echo("buttress dlq retry: give ids or filters, not both", err=True)
-        raise typer.Exit(2)
+        _usage("retry", "give ids or filters, not both")
     if not ids and not found.to_dict() and not all_:
-        typer.echo("buttress dlq retry: give ids, filters, or --all", err=True)
-        raise typer.Exit(2)
+        _usage("retry", "give ids, filters, or --all")
     with opened(config, profile, url, actor) as session:
-        dlq = session.dlq
         if ids:
-            done = []
-            for id in ids:
-                letter = dlq.retry(id)
-                session.audit("dlq.retry", f"{dlq.name}/{id}", None, _brief(letter), reason)
-                done.append(letter.to_dict())
-            if as_json:
-                print_json({"retried": done})
-            else:
-                typer.echo(f"retried {len(done)}: due now")
+            done = _each(session, "retry", ids, session.dlq.retry, reason)
+            _print_result(as_json, {"retried": done}, f"retried {len(done)}: due now")
             return
-        count = _batch(session, "retry_many", found, reason, as_json)
+        result = _batch(session, "retry_many", found, reason, as_json)
+    _print_result(as_json, result, f"retried {result['count']}: due now")
+
+
+def _usage(command: str, message: str) -> NoReturn:
+    """Say what is wrong with the command line, and exit 2."""
+    typer.echo(f"buttress dlq {command}: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _print_result(as_json: bool, data: Any, text: str) -> None:
+    """Print the outcome: ``data`` as JSON with --json, else ``text``."""
     if as_json:
-        print_json({"action": "retry_many", "filter": found.to_dict(), "count": count})
+        print_json(data)
     else:
-        typer.echo(f"retried {count}: due now")
+        typer.echo(text)
 
 
-def _batch(session: Session, action: str, found: Filter, reason: str | None, quiet: bool) -> int:
+def _each(
+    session: Session, action: str, ids: list[str], apply: Callable[[str], Any], reason: str | None
+) -> list[dict[str, Any]]:
+    """``apply`` each id in turn, each change audited as ``dlq.<action>``; the records after."""
+    done = []
+    for id in ids:
+        letter = apply(id)
+        session.audit(f"dlq.{action}", f"{session.dlq.name}/{id}", None, _brief(letter), reason)
+        done.append(letter.to_dict())
+    return done
+
+
+def _batch(
+    session: Session, action: str, found: Filter, reason: str | None, quiet: bool
+) -> dict[str, Any]:
+    """``action`` (``retry_many`` or ``purge``) on every record ``found`` matches, a chunk at a
+    time under a progress bar (unless ``quiet``), audited; the action, filter and count."""
     dlq = session.dlq
     ids = render.matching_ids(dlq, found)
     method = dlq.purge if action == "purge" else dlq.retry_many
@@ -158,7 +176,7 @@ def _batch(session: Session, action: str, found: Filter, reason: str | None, qui
         count = render.in_batches(ids, found, method, advance)
     after = {"filter": found.to_dict(), "count": count}
     session.audit(f"dlq.{action}", dlq.name, None, after, reason)
-    return count
+    return {"action": action, **after}
 
 
 @dlq_app.command("edit")
@@ -202,10 +220,7 @@ def edit(
         session.audit(
             "dlq.edit", f"{dlq.name}/{id}", before, {**_brief(after), "payload": new}, reason
         )
-    if as_json:
-        print_json(after.to_dict())
-    else:
-        typer.echo(f"{id}: payload replaced ({after.status.value})")
+    _print_result(as_json, after.to_dict(), f"{id}: payload replaced ({after.status.value})")
 
 
 @dlq_app.command("discard")
@@ -220,15 +235,8 @@ def discard(
 ) -> None:
     """Give up on open dead letters, for a reason (kept until cleanup)."""
     with opened(config, profile, url, actor) as session:
-        done = []
-        for id in ids:
-            letter = session.dlq.discard(id, reason)
-            session.audit("dlq.discard", f"{session.dlq.name}/{id}", None, _brief(letter), reason)
-            done.append(letter.to_dict())
-    if as_json:
-        print_json({"discarded": done})
-    else:
-        typer.echo(f"discarded {len(done)}")
+        done = _each(session, "discard", ids, lambda id: session.dlq.discard(id, reason), reason)
+    _print_result(as_json, {"discarded": done}, f"discarded {len(done)}")
 
 
 @dlq_app.command("purge")
@@ -252,20 +260,15 @@ def purge(
     first unless ``--yes``."""
     found = options_filter(queue, status, classification, error_type, since, until)
     if not found.to_dict() and not all_:
-        typer.echo("buttress dlq purge: give filters, or --all", err=True)
-        raise typer.Exit(2)
+        _usage("purge", "give filters, or --all")
     with opened(config, profile, url, actor) as session:
         matched = len(render.matching_ids(session.dlq, found))
         if not yes:
             if not sys.stdin.isatty():
-                typer.echo(f"buttress dlq purge: {matched} match; add --yes to delete", err=True)
-                raise typer.Exit(2)
+                _usage("purge", f"{matched} match; add --yes to delete")
             typer.confirm(f"Delete {matched} dead letters for good?", abort=True, err=True)
-        count = _batch(session, "purge", found, reason, as_json)
-    if as_json:
-        print_json({"action": "purge", "filter": found.to_dict(), "count": count})
-    else:
-        typer.echo(f"purged {count}")
+        result = _batch(session, "purge", found, reason, as_json)
+    _print_result(as_json, result, f"purged {result['count']}")
 
 
 @dlq_app.command("stats")
@@ -313,8 +316,7 @@ def worker(
                 raise ConfigError("handler", spec, "must be queue=module.function")
             dlq.handler(queue)(fn)
         if not dlq.handlers:
-            typer.echo("buttress dlq worker: no handlers ([dlq.handlers] or --handler)", err=True)
-            raise typer.Exit(2)
+            _usage("worker", "no handlers ([dlq.handlers] or --handler)")
         names = ", ".join(sorted(queues or dlq.handlers))
         typer.echo(f"buttress dlq worker: {names} on {dlq.backend.url}; Ctrl-C stops", err=True)
         with stopping() as stop:

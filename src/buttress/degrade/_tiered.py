@@ -15,16 +15,18 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING, ClassVar, Final
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, ClassVar, Final, Generic, TypeVar
 
 from buttress import _options as opt
 from buttress._clock import SYSTEM_CLOCK, Clock
 from buttress.errors import ConfigError, StoreError
 from buttress.events import FallbackUsed, emit, wants
 from buttress.fallback import FallbackSnapshot
+from buttress.stores import AsyncKeyValueStore, KeyValueStore
 
 if TYPE_CHECKING:
-    from buttress.stores import AsyncKeyValueStore, KeyValueStore, Value
+    from buttress.stores import Value
 
 __all__ = ["AsyncTieredCache", "TieredCache"]
 
@@ -33,6 +35,7 @@ logger = logging.getLogger("buttress")
 DOWN: Final = (StoreError, OSError)
 """The errors that mean the shared store is down."""
 _DELETED: Final = None
+S = TypeVar("S")  # the store: a KeyValueStore or an AsyncKeyValueStore
 
 
 def _as_bytes(value: Value) -> bytes:
@@ -64,9 +67,12 @@ class _Tiers:
         self.failovers = 0
         self.recoveries = 0
 
-    def primary_first(self, now: float) -> bool:
-        """Whether to use the store now (up, or down long enough to try it again)."""
-        return self.down_since is None or now >= self.retry_at
+    def use_store(self, now: float) -> bool | None:
+        """Whether to use the store now: True while it is up, False while it is down, None once
+        it has been down long enough to try again (the backlog is written back first)."""
+        if self.down_since is None:
+            return True
+        return None if now >= self.retry_at else False
 
     def remember(self, key: str, value: bytes | None, expires: float | None) -> None:
         with self.lock:
@@ -100,24 +106,45 @@ class _Tiers:
             logger.warning("cache %r: store down, serving from memory: %s", self.name, exc)
         self.retry_at = now + self.retry_after
 
-    def served_locally(self, error: BaseException | None) -> None:
+    def served_locally(self, error: BaseException | None, now: float) -> None:
+        """Count an operation memory serves; ``error``: the store's, if it failed just now."""
+        if error is not None:
+            self.failed(error, now)
         self.used += 1
         if wants(FallbackUsed):
             emit(FallbackUsed(self.name, self.clock.time(), error))
 
-    def write_locally(self, key: str, entry: tuple[bytes, float | None] | None) -> None:
+    def read_locally(self, key: str, now: float, error: BaseException | None) -> bytes | None:
+        """``get`` served from memory."""
+        self.served_locally(error, now)
+        return self.recall(key, now)
+
+    def write_locally(
+        self,
+        key: str,
+        entry: tuple[bytes, float | None] | None,
+        now: float,
+        error: BaseException | None,
+    ) -> None:
+        """``set`` (``entry``) or ``delete`` (None) served from memory, kept for writing back."""
+        self.served_locally(error, now)
         self.remember(key, None if entry is None else entry[0], None if entry is None else entry[1])
         with self.lock:
             self.dirty[key] = entry
 
-    def backlog(self) -> list[tuple[str, tuple[bytes, float | None] | None]]:
+    def write_back(self, now: float) -> Iterator[tuple[str, bytes | None, float | None]]:
+        """The writes made while down that the store still needs, as ``(key, value, ttl)``
+        (``value`` None: delete). Resuming the iterator means the last write succeeded."""
         with self.lock:
-            return list(self.dirty.items())
-
-    def flushed(self, key: str, entry: tuple[bytes, float | None] | None) -> None:
-        with self.lock:
-            if self.dirty.get(key, self) is entry:  # not written again meanwhile
-                del self.dirty[key]
+            backlog = list(self.dirty.items())
+        for key, entry in backlog:
+            if entry is _DELETED:
+                yield key, None, None
+            elif entry[1] is None or entry[1] > now:
+                yield key, entry[0], None if entry[1] is None else entry[1] - now
+            with self.lock:
+                if self.dirty.get(key, self) is entry:  # not written again meanwhile
+                    del self.dirty[key]
 
     def recovered(self) -> None:
         if self.down_since is not None:
@@ -126,17 +153,18 @@ class _Tiers:
             logger.warning("cache %r: store back, memory writes written back", self.name)
 
 
-class _Base:
+class _Base(Generic[S]):
     registry_kind: ClassVar[str] = "fallback"
 
     def __init__(
         self,
+        store: S,
         *,
-        max_local: int,
-        local_ttl: opt.Duration,
-        retry_after: opt.Duration,
-        name: str,
-        clock: Clock | None,
+        max_local: int = 10_000,
+        local_ttl: opt.Duration = 300.0,
+        retry_after: opt.Duration = 5.0,
+        name: str = "tiered-cache",
+        clock: Clock | None = None,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise ConfigError("name", name, "must be a non-empty string")
@@ -148,6 +176,7 @@ class _Base:
             opt.duration("retry_after", retry_after),
             SYSTEM_CLOCK if clock is None else clock,
         )
+        self.store = store
 
     @property
     def degraded(self) -> bool:
@@ -175,45 +204,23 @@ class _Base:
         }
 
 
-class TieredCache(_Base):
+class TieredCache(_Base[KeyValueStore]):
     """``TieredCache(store, *, max_local=10000, local_ttl=300.0, retry_after=5.0,
     name="tiered-cache", clock=None)`` over a ``KeyValueStore`` (a ``RedisStore``):
     ``get``, ``set`` and ``delete`` of bytes (or str) values."""
 
-    def __init__(
-        self,
-        store: KeyValueStore,
-        *,
-        max_local: int = 10_000,
-        local_ttl: opt.Duration = 300.0,
-        retry_after: opt.Duration = 5.0,
-        name: str = "tiered-cache",
-        clock: Clock | None = None,
-    ) -> None:
-        super().__init__(
-            max_local=max_local,
-            local_ttl=local_ttl,
-            retry_after=retry_after,
-            name=name,
-            clock=clock,
-        )
-        self.store = store
-
     def _up(self, now: float) -> bool:
         """Whether the store can be used now (writing back the backlog after an outage)."""
         tiers = self._tiers
-        if not tiers.primary_first(now):
-            return False
-        if tiers.down_since is None:
-            return True
+        use = tiers.use_store(now)
+        if use is not None:
+            return use
         try:
-            for key, entry in tiers.backlog():
-                if entry is _DELETED:
+            for key, value, ttl in tiers.write_back(now):
+                if value is None:
                     self.store.delete(key)
-                elif entry[1] is None or entry[1] > now:
-                    ttl = None if entry[1] is None else entry[1] - now
-                    self.store.set(key, entry[0], ttl=ttl)
-                tiers.flushed(key, entry)
+                else:
+                    self.store.set(key, value, ttl=ttl)
         except DOWN as exc:
             tiers.failed(exc, now)
             return False
@@ -229,13 +236,11 @@ class TieredCache(_Base):
             try:
                 value = self.store.get(key)
             except DOWN as exc:
-                tiers.failed(exc, now)
                 error = exc
             else:
                 tiers.remember(key, value, now + tiers.local_ttl)
                 return value
-        tiers.served_locally(error)
-        return tiers.recall(key, now)
+        return tiers.read_locally(key, now, error)
 
     def set(self, key: str, value: Value, ttl: opt.Duration | None = None) -> None:
         """Set ``key`` to ``value``, expiring after ``ttl`` seconds (None: never)."""
@@ -247,13 +252,11 @@ class TieredCache(_Base):
             try:
                 self.store.set(key, data, ttl=ttl)
             except DOWN as exc:
-                tiers.failed(exc, now)
                 error = exc
             else:
                 tiers.remember(key, data, expires)
                 return
-        tiers.served_locally(error)
-        tiers.write_locally(key, (data, expires))
+        tiers.write_locally(key, (data, expires), now, error)
 
     def delete(self, key: str) -> None:
         """Delete ``key`` (nothing happens if it is absent)."""
@@ -264,52 +267,28 @@ class TieredCache(_Base):
             try:
                 self.store.delete(key)
             except DOWN as exc:
-                tiers.failed(exc, now)
                 error = exc
             else:
                 tiers.remember(key, None, None)
                 return
-        tiers.served_locally(error)
-        tiers.write_locally(key, _DELETED)
+        tiers.write_locally(key, _DELETED, now, error)
 
 
-class AsyncTieredCache(_Base):
+class AsyncTieredCache(_Base[AsyncKeyValueStore]):
     """``TieredCache`` over an ``AsyncKeyValueStore`` (an ``AsyncRedisStore``): awaitable
     ``get``, ``set`` and ``delete``."""
 
-    def __init__(
-        self,
-        store: AsyncKeyValueStore,
-        *,
-        max_local: int = 10_000,
-        local_ttl: opt.Duration = 300.0,
-        retry_after: opt.Duration = 5.0,
-        name: str = "tiered-cache",
-        clock: Clock | None = None,
-    ) -> None:
-        super().__init__(
-            max_local=max_local,
-            local_ttl=local_ttl,
-            retry_after=retry_after,
-            name=name,
-            clock=clock,
-        )
-        self.store = store
-
     async def _up(self, now: float) -> bool:
         tiers = self._tiers
-        if not tiers.primary_first(now):
-            return False
-        if tiers.down_since is None:
-            return True
+        use = tiers.use_store(now)
+        if use is not None:
+            return use
         try:
-            for key, entry in tiers.backlog():
-                if entry is _DELETED:
+            for key, value, ttl in tiers.write_back(now):
+                if value is None:
                     await self.store.delete(key)
-                elif entry[1] is None or entry[1] > now:
-                    ttl = None if entry[1] is None else entry[1] - now
-                    await self.store.set(key, entry[0], ttl=ttl)
-                tiers.flushed(key, entry)
+                else:
+                    await self.store.set(key, value, ttl=ttl)
         except DOWN as exc:
             tiers.failed(exc, now)
             return False
@@ -325,13 +304,11 @@ class AsyncTieredCache(_Base):
             try:
                 value = await self.store.get(key)
             except DOWN as exc:
-                tiers.failed(exc, now)
                 error = exc
             else:
                 tiers.remember(key, value, now + tiers.local_ttl)
                 return value
-        tiers.served_locally(error)
-        return tiers.recall(key, now)
+        return tiers.read_locally(key, now, error)
 
     async def set(self, key: str, value: Value, ttl: opt.Duration | None = None) -> None:
         """Set ``key`` to ``value``, expiring after ``ttl`` seconds (None: never)."""
@@ -343,13 +320,11 @@ class AsyncTieredCache(_Base):
             try:
                 await self.store.set(key, data, ttl=ttl)
             except DOWN as exc:
-                tiers.failed(exc, now)
                 error = exc
             else:
                 tiers.remember(key, data, expires)
                 return
-        tiers.served_locally(error)
-        tiers.write_locally(key, (data, expires))
+        tiers.write_locally(key, (data, expires), now, error)
 
     async def delete(self, key: str) -> None:
         """Delete ``key`` (nothing happens if it is absent)."""
@@ -360,10 +335,8 @@ class AsyncTieredCache(_Base):
             try:
                 await self.store.delete(key)
             except DOWN as exc:
-                tiers.failed(exc, now)
                 error = exc
             else:
                 tiers.remember(key, None, None)
                 return
-        tiers.served_locally(error)
-        tiers.write_locally(key, _DELETED)
+        tiers.write_locally(key, _DELETED, now, error)

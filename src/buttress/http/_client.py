@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Any, Unpack
+from typing import TYPE_CHECKING, Any, Unpack, cast
 
 import httpx
 
@@ -79,7 +79,49 @@ def resilience_of(client: httpx.Client | httpx.AsyncClient) -> ClientResilience:
     raise ConfigError("client", client, "is not wrapped by buttress.http")
 
 
-class Client(httpx.Client):
+class _Resilient:
+    """What ``Client`` and ``AsyncClient`` add to their httpx class: a ``ClientResilience``
+    built from the keywords below, installed around the transports httpx builds."""
+
+    resilience: ClientResilience
+
+    def __init__(
+        self,
+        *,
+        policies: Policies | None = None,
+        name: str = "http",
+        health: HealthThresholds | None = None,
+        window: int = 256,
+        max_hosts: int = 100,
+        registry: Registry | None = None,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        **kwargs: Any,
+    ) -> None:
+        resilience = ClientResilience(
+            policies,
+            name=name,
+            health=health,
+            window=window,
+            max_hosts=max_hosts,
+            clock=clock,
+            rng=rng,
+        )
+        client = cast("httpx.Client | httpx.AsyncClient", self)
+        if isinstance(client, httpx.Client):
+            check_sync(resilience.table.named())  # before httpx builds anything
+        super().__init__(**kwargs)  # httpx's, next in the MRO
+        _install(client, resilience)
+        self.resilience = resilience
+        if registry is not None:
+            resilience.register(registry)
+
+    def snapshot(self) -> list[HostStats]:
+        """Every host's statistics (see ``ClientResilience.snapshot``)."""
+        return self.resilience.snapshot()
+
+
+class Client(_Resilient, httpx.Client):
     """An ``httpx.Client`` with a per-host pipeline: timeouts, retries honouring Retry-After,
     a circuit breaker and a rate limit per host (see ``HostPolicy``).
 
@@ -89,76 +131,7 @@ class Client(httpx.Client):
     policies and statistics: ``client.snapshot()`` is ``client.resilience.snapshot()``.
     """
 
-    resilience: ClientResilience
 
-    def __init__(
-        self,
-        *,
-        policies: Policies | None = None,
-        name: str = "http",
-        health: HealthThresholds | None = None,
-        window: int = 256,
-        max_hosts: int = 100,
-        registry: Registry | None = None,
-        clock: Clock | None = None,
-        rng: random.Random | None = None,
-        **kwargs: Any,
-    ) -> None:
-        resilience = ClientResilience(
-            policies,
-            name=name,
-            health=health,
-            window=window,
-            max_hosts=max_hosts,
-            clock=clock,
-            rng=rng,
-        )
-        check_sync(resilience.table.named())
-        super().__init__(**kwargs)
-        _install(self, resilience)
-        self.resilience = resilience
-        if registry is not None:
-            resilience.register(registry)
-
-    def snapshot(self) -> list[HostStats]:
-        """Every host's statistics (see ``ClientResilience.snapshot``)."""
-        return self.resilience.snapshot()
-
-
-class AsyncClient(httpx.AsyncClient):
+class AsyncClient(_Resilient, httpx.AsyncClient):
     """The asyncio ``Client``: an ``httpx.AsyncClient`` with the same per-host pipeline, plus
     hedging of GET and HEAD requests where a policy sets ``hedge_delay``."""
-
-    resilience: ClientResilience
-
-    def __init__(
-        self,
-        *,
-        policies: Policies | None = None,
-        name: str = "http",
-        health: HealthThresholds | None = None,
-        window: int = 256,
-        max_hosts: int = 100,
-        registry: Registry | None = None,
-        clock: Clock | None = None,
-        rng: random.Random | None = None,
-        **kwargs: Any,
-    ) -> None:
-        resilience = ClientResilience(
-            policies,
-            name=name,
-            health=health,
-            window=window,
-            max_hosts=max_hosts,
-            clock=clock,
-            rng=rng,
-        )
-        super().__init__(**kwargs)
-        _install(self, resilience)
-        self.resilience = resilience
-        if registry is not None:
-            resilience.register(registry)
-
-    def snapshot(self) -> list[HostStats]:
-        """Every host's statistics (see ``ClientResilience.snapshot``)."""
-        return self.resilience.snapshot()

@@ -19,6 +19,7 @@ __all__ = ["DeadLetterSink", "check_sink", "payload_of", "send", "send_async"]
 
 logger = logging.getLogger("buttress")
 REPR_LIMIT = 2000
+POISON = "poison"
 
 
 @runtime_checkable
@@ -76,7 +77,14 @@ def _fallback(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
     return {"repr": text[:REPR_LIMIT]}
 
 
-def _noted(error: BaseException, retry: str, queue: str, outcome: str) -> None:
+def _noted(error: BaseException, retry: str, queue: str, outcome: str | Exception) -> None:
+    """Note on ``error`` what became of the call: its dead letter's id, or why there is none
+    (logged, with the traceback of the exception being handled)."""
+    if isinstance(outcome, Exception):
+        logger.exception("retry %r: could not dead-letter the call", retry)
+        outcome = f"could not dead-letter it: {type(outcome).__name__}"
+    else:
+        outcome = f"dead-lettered as {outcome}"
     error.add_note(f"retry {retry!r}: {outcome} (dead letter queue {queue!r})")
 
 
@@ -94,19 +102,13 @@ def send(
     try:
         try:
             id = sink.add(payload, error=error, queue=queue, headers=headers)
-        except DeadLetterError:
-            id = sink.add(
-                _fallback(args, kwargs),
-                error=error,
-                queue=queue,
-                headers=headers,
-                classification="poison",
-            )
+        except DeadLetterError:  # not JSON: keep its repr, as poison
+            poison = _fallback(args, kwargs)
+            id = sink.add(poison, error=error, queue=queue, headers=headers, classification=POISON)
     except Exception as exc:
-        logger.exception("retry %r: could not dead-letter the call", retry)
-        _noted(error, retry, queue, f"could not dead-letter it: {type(exc).__name__}")
+        _noted(error, retry, queue, exc)
         return
-    _noted(error, retry, queue, f"dead-lettered as {id}")
+    _noted(error, retry, queue, id)
 
 
 async def send_async(
@@ -123,16 +125,12 @@ async def send_async(
     try:
         try:
             id = await sink.aadd(payload, error=error, queue=queue, headers=headers)
-        except DeadLetterError:
+        except DeadLetterError:  # not JSON: keep its repr, as poison
+            poison = _fallback(args, kwargs)
             id = await sink.aadd(
-                _fallback(args, kwargs),
-                error=error,
-                queue=queue,
-                headers=headers,
-                classification="poison",
+                poison, error=error, queue=queue, headers=headers, classification=POISON
             )
     except Exception as exc:
-        logger.exception("retry %r: could not dead-letter the call", retry)
-        _noted(error, retry, queue, f"could not dead-letter it: {type(exc).__name__}")
+        _noted(error, retry, queue, exc)
         return
-    _noted(error, retry, queue, f"dead-lettered as {id}")
+    _noted(error, retry, queue, id)
