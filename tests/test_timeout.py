@@ -141,47 +141,32 @@ async def test_close_deadlines_expire_within_resolution() -> None:
     assert isinstance(first.exception(), TimeoutError)
 
 
-async def test_inner_timeout_expires_first() -> None:
-    """In nested timeouts the shorter inner one fires and the outer lets its error through."""
+@pytest.mark.parametrize(
+    ("outer_after", "inner_after", "work_for", "source", "expired"),
+    [
+        pytest.param(5, 1, 2, "inner", (0, 1), id="inner-first"),
+        pytest.param(1, 5, 2, "outer", (1, 0), id="outer-first"),
+        pytest.param(1, 2, 10, "outer", (1, 1), id="both-expire-together"),
+    ],
+)
+async def test_nested_timeouts_name_the_one_that_expired(
+    outer_after: float, inner_after: float, work_for: float, source: str, expired: tuple[int, int]
+) -> None:
+    """In nested timeouts the shorter inner one fires and the outer lets its error through;
+    when the outer deadline passes first the inner re-raises the cancellation; when both pass
+    at once (virtual time jumps past both) the outer raises and each counts its expiry. The
+    task's cancel count stays balanced."""
     clock = ManualClock()
-    outer, inner = Timeout(5, clock=clock, name="outer"), Timeout(1, clock=clock, name="inner")
+    outer = Timeout(outer_after, clock=clock, name="outer")
+    inner = Timeout(inner_after, clock=clock, name="inner")
 
     async def work() -> None:
-        await clock.asleep(2)
+        await clock.asleep(work_for)
 
     with pytest.raises(buttress.TimeoutError) as info:
         await outer.acall(inner.acall, work)
-    assert info.value.source == "inner"
-    assert (outer.timeouts, inner.timeouts) == (0, 1)
-    assert cancelling() == 0
-
-
-async def test_outer_timeout_expires_first() -> None:
-    """When the outer deadline passes first, the inner timeout re-raises the cancellation."""
-    clock = ManualClock()
-    outer, inner = Timeout(1, clock=clock, name="outer"), Timeout(5, clock=clock, name="inner")
-
-    async def work() -> None:
-        await clock.asleep(2)
-
-    with pytest.raises(buttress.TimeoutError) as info:
-        await outer.acall(inner.acall, work)
-    assert info.value.source == "outer"
-    assert (outer.timeouts, inner.timeouts) == (1, 0)
-    assert cancelling() == 0
-
-
-async def test_both_nested_timeouts_expire_together() -> None:
-    """When both deadlines pass at once the outer raises and the cancel count is balanced."""
-    clock = ManualClock()
-    outer, inner = Timeout(1, clock=clock, name="outer"), Timeout(2, clock=clock, name="inner")
-
-    async def work() -> None:
-        await clock.asleep(10)
-
-    with pytest.raises(buttress.TimeoutError) as info:
-        await outer.acall(inner.acall, work)
-    assert info.value.source == "outer"
+    assert info.value.source == source
+    assert (outer.timeouts, inner.timeouts) == expired
     assert cancelling() == 0
     await asyncio.sleep(0)
 

@@ -4,14 +4,10 @@ and `buttress serve` serving it (admin API, jobs, metrics)."""
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from buttress import Registry
@@ -19,6 +15,7 @@ from buttress.backup import BackupPlan, RetentionPolicy
 from buttress.config import Config, ConfigFileError, load_config
 from buttress.errors import ConfigError
 from buttress.ops import generate_token
+from tests.serve_support import ServeProcess
 
 from .conftest import make_tree
 
@@ -168,13 +165,6 @@ def test_open_builds_and_attaches_the_plan(tmp_path: Path) -> None:
     assert plan.manager.catalog.source("site") is not None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def test_serve_opens_the_configured_backups(tmp_path: Path) -> None:
     """`buttress serve` with [backup]: the admin API lists the names, the jobs are scheduled,
     /metrics has the backup metrics; Ctrl-C stops it cleanly."""
@@ -190,37 +180,12 @@ def test_serve_opens_the_configured_backups(tmp_path: Path) -> None:
     plan = load(tmp_path / "buttress.toml", environ={}).backup.open()  # type: ignore[union-attr]
     plan.manager.create("site")
     plan.manager.catalog.close()
-    port = _free_port()
-    env = {**os.environ, "PYTHONWARNINGS": "error"}
-    env.pop("BUTTRESS_CONFIG", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "buttress", "serve", "--port", str(port)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
-            deadline = time.monotonic() + 30
-            viewer = {"Authorization": f"Bearer {token}"}
-            while True:
-                assert process.poll() is None, process.communicate()
-                try:
-                    listed = client.get("/admin/reliability/backups", headers=viewer)
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline, "the server did not start"
-                    time.sleep(0.05)
-            jobs = client.get("/admin/reliability/jobs", headers=viewer).json()["jobs"]
-            metrics = client.get("/metrics", headers=viewer).text
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+    viewer = {"Authorization": f"Bearer {token}"}
+    with ServeProcess(tmp_path) as served:
+        listed = served.wait_for("/admin/reliability/backups", headers=viewer, within=30)
+        jobs = served.client.get("/admin/reliability/jobs", headers=viewer).json()["jobs"]
+        metrics = served.client.get("/metrics", headers=viewer).text
+        _, err = served.stop()
     assert listed.status_code == 200
     names = {item["name"]: item for item in listed.json()["backups"]}
     assert sorted(names) == ["db", "site"]
@@ -228,7 +193,7 @@ def test_serve_opens_the_configured_backups(tmp_path: Path) -> None:
     assert {"backup:site", "drill:site"} <= {job["name"] for job in jobs}
     assert "backup:db" not in {job["name"] for job in jobs}  # no `every`: not scheduled
     assert 'buttress_backup_size_bytes{name="site"}' in metrics
-    assert process.returncode == 0, err
+    assert served.returncode == 0, err
     assert "Traceback" not in err
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -33,6 +34,15 @@ async def call_n(mode: str, breaker: CircuitBreaker, fn, n: int) -> None:
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock()
+
+
+async def half_open(mode: str, clock: ManualClock, **options: Any) -> CircuitBreaker:
+    """A breaker ``db`` (with ``options``) that one failure opened for 5 s, and those 5 s
+    have just passed: its next call is a trial."""
+    breaker = CircuitBreaker("db", consecutive_failures=1, open_for=5, clock=clock, **options)
+    await call_n(mode, breaker, boom, 1)
+    clock.advance(5)
+    return breaker
 
 
 async def test_opens_at_failure_rate_after_minimum_calls(mode: str, clock: ManualClock) -> None:
@@ -112,9 +122,7 @@ async def test_half_open_success_closes(mode: str, clock: ManualClock) -> None:
 
 async def test_half_open_failure_reopens(mode: str, clock: ManualClock) -> None:
     """A failed trial reopens the breaker for another open period."""
-    b = CircuitBreaker("db", consecutive_failures=1, open_for=5, clock=clock)
-    await call_n(mode, b, boom, 1)
-    clock.advance(5)
+    b = await half_open(mode, clock)
     await call_n(mode, b, boom, 1)
     assert b.state is BreakerState.OPEN
     assert b.snapshot().retry_after == pytest.approx(5)
@@ -123,16 +131,7 @@ async def test_half_open_failure_reopens(mode: str, clock: ManualClock) -> None:
 
 async def test_half_open_limits_concurrent_trials(clock: ManualClock) -> None:
     """HALF_OPEN admits at most half_open_calls trials at once and rejects the rest."""
-    b = CircuitBreaker(
-        "db",
-        consecutive_failures=1,
-        open_for=5,
-        half_open_calls=2,
-        success_threshold=2,
-        clock=clock,
-    )
-    await call_n("sync", b, boom, 1)
-    clock.advance(5)
+    b = await half_open("sync", clock, half_open_calls=2, success_threshold=2)
     gate = asyncio.Event()
     started = 0
 
@@ -154,16 +153,7 @@ async def test_half_open_limits_concurrent_trials(clock: ManualClock) -> None:
 
 async def test_success_threshold_needs_several_trials(clock: ManualClock) -> None:
     """With success_threshold=2 one successful trial is not enough to close."""
-    b = CircuitBreaker(
-        "db",
-        consecutive_failures=1,
-        open_for=5,
-        half_open_calls=2,
-        success_threshold=2,
-        clock=clock,
-    )
-    await call_n("sync", b, boom, 1)
-    clock.advance(5)
+    b = await half_open("sync", clock, half_open_calls=2, success_threshold=2)
     b.call(ok)
     assert b.state is BreakerState.HALF_OPEN
     b.call(ok)
@@ -172,9 +162,7 @@ async def test_success_threshold_needs_several_trials(clock: ManualClock) -> Non
 
 async def test_trial_that_never_reports_does_not_wedge(clock: ManualClock) -> None:
     """A trial silent for a whole open period is treated as failed, so the breaker recovers."""
-    b = CircuitBreaker("db", consecutive_failures=1, open_for=5, clock=clock)
-    await call_n("sync", b, boom, 1)
-    clock.advance(5)
+    b = await half_open("sync", clock)
     hung = asyncio.Event()
 
     async def hang() -> None:
@@ -195,9 +183,7 @@ async def test_trial_that_never_reports_does_not_wedge(clock: ManualClock) -> No
 
 async def test_ignored_error_returns_permit(mode: str, clock: ManualClock) -> None:
     """An ignored exception is not recorded and gives the half-open permit back."""
-    b = CircuitBreaker("db", consecutive_failures=1, open_for=5, ignore=KeyError, clock=clock)
-    await call_n(mode, b, boom, 1)
-    clock.advance(5)
+    b = await half_open(mode, clock, ignore=KeyError)
 
     def missing() -> None:
         raise KeyError("k")

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
-import subprocess
 import sys
-import time
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 
 from buttress.cli import main
 from buttress.config import load_config
 from buttress.ops import hash_token
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+from tests.serve_support import ServeProcess
 
 
 def _create(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[str, str]:
@@ -93,47 +81,22 @@ def test_serve_runs_the_configured_app(tmp_path: Path, capsys: pytest.CaptureFix
     config.write_text(
         '[server]\nstate_dir = "state"\n\n[breakers.payments]\nfailure_rate = 0.5\n\n' + snippet
     )
-    port = _free_port()
-    env = {**os.environ, "PYTHONWARNINGS": "error"}
-    env.pop("BUTTRESS_CONFIG", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "buttress", "serve", "--config", str(config), "--port", str(port)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
-            deadline = time.monotonic() + 20
-            while True:
-                assert process.poll() is None, process.communicate()
-                try:
-                    live = client.get("/health/live")
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline, "the server did not start"
-                    time.sleep(0.05)
-            assert live.status_code == 200
-            viewer = {"Authorization": f"Bearer {token}"}
-            assert client.get("/admin/reliability/circuit-breakers").status_code == 401
-            breakers = client.get("/admin/reliability/circuit-breakers", headers=viewer).json()
-            jobs = client.get("/admin/reliability/jobs", headers=viewer).json()["jobs"]
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+    with ServeProcess(tmp_path, "--config", str(config)) as served:
+        live = served.wait_for("/health/live")
+        assert live.status_code == 200
+        viewer = {"Authorization": f"Bearer {token}"}
+        assert served.client.get("/admin/reliability/circuit-breakers").status_code == 401
+        breakers = served.client.get("/admin/reliability/circuit-breakers", headers=viewer).json()
+        jobs = served.client.get("/admin/reliability/jobs", headers=viewer).json()["jobs"]
+        out, err = served.stop()
     assert [b["name"] for b in breakers["circuit_breakers"]] == ["payments"]
     assert {job["name"] for job in jobs} == {
         "health-monitor",
         "breaker-monitor",
         "reliability-report",
     }
-    assert process.returncode == 0, err
-    assert f"http://127.0.0.1:{port}" in err  # uvicorn's startup line
+    assert served.returncode == 0, err
+    assert f"http://127.0.0.1:{served.port}" in err  # uvicorn's startup line
     assert "Application shutdown complete" in err
     assert "Traceback" not in err
     assert "buttress.toml, profile production" in out

@@ -4,17 +4,11 @@ state, and the ops servers' schedulers run each periodic job on one of them only
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from starlette.applications import Starlette
 
@@ -22,6 +16,7 @@ from buttress.breaker import BreakerState
 from buttress.config import Config, load_config
 from buttress.ops import create_app, generate_token
 from buttress.ops._limits_view import limits_view
+from tests.serve_support import ServeProcess
 from tests.servers import redis_url
 
 
@@ -149,13 +144,6 @@ async def test_only_one_service_runs_a_scheduled_job(fleet_file: Callable[[str],
         await first.state.ops.shutdown()  # a second shutdown is harmless
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 @pytest.mark.slow
 def test_buttress_serve_runs_jobs_once_per_fleet(
     fleet_file: Callable[[str], Path], tmp_path: Path
@@ -168,37 +156,21 @@ def test_buttress_serve_runs_jobs_once_per_fleet(
         "lock_ttl = 5\n\n[breakers.payments]\nshared = true\n\n"
         f'[[server.tokens]]\nname = "ops"\nrole = "operator"\nsha256 = "{digest}"\n'
     )
-    env = {**os.environ, "PYTHONWARNINGS": "error", "BUTTRESS_PROFILE": "testing"}
-    env.pop("BUTTRESS_CONFIG", None)
-    ports = [_free_port(), _free_port()]
-    processes = []
-    for index, port in enumerate(ports):
-        workdir = tmp_path / f"p{index}"
-        workdir.mkdir()
-        command = [sys.executable, "-m", "buttress", "serve", "-c", str(path), "--port", str(port)]
-        processes.append(
-            subprocess.Popen(
-                command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
-            )
-        )
     auth = {"Authorization": f"Bearer {token}"}
-    try:
-        clients = [httpx.Client(base_url=f"http://127.0.0.1:{p}", timeout=5) for p in ports]
-        for process, client in zip(processes, clients, strict=True):
-            deadline = time.monotonic() + 30
-            while True:
-                assert process.poll() is None, process.communicate()
-                try:
-                    client.get("/health/live")
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline, "the server did not start"
-                    time.sleep(0.05)
+    testing = {"BUTTRESS_PROFILE": "testing"}
+    for index in range(2):
+        (tmp_path / f"p{index}").mkdir()
+    with (
+        ServeProcess(tmp_path / "p0", "-c", str(path), env=testing) as first,
+        ServeProcess(tmp_path / "p1", "-c", str(path), env=testing) as second,
+    ):
+        for served in (first, second):
+            served.wait_for("/health/live", within=30)
 
         def health_runs() -> list[int]:
             runs = []
-            for client in clients:
-                jobs = client.get("/admin/reliability/jobs", headers=auth).json()["jobs"]
+            for served in (first, second):
+                jobs = served.client.get("/admin/reliability/jobs", headers=auth).json()["jobs"]
                 runs.append(next(j["runs"] for j in jobs if j["name"] == "health-monitor"))
             return runs
 
@@ -207,25 +179,20 @@ def test_buttress_serve_runs_jobs_once_per_fleet(
             assert time.monotonic() < deadline, health_runs()
             time.sleep(0.1)
         assert sorted(health_runs())[0] == 0  # one process runs the jobs, the other none
-        opened = clients[0].post("/admin/reliability/circuit-breakers/payments/open", headers=auth)
+        opened = first.client.post(
+            "/admin/reliability/circuit-breakers/payments/open", headers=auth
+        )
         assert opened.status_code == 200
 
         def remote_state() -> str:
-            breakers = clients[1].get("/admin/reliability/circuit-breakers", headers=auth)
+            breakers = second.client.get("/admin/reliability/circuit-breakers", headers=auth)
             state: str = breakers.json()["circuit_breakers"][0]["state"]
             return state
 
         _until(lambda: remote_state() == "forced_open", within=2.0)
-        for client in clients:
-            client.close()
-        for process in processes:
-            process.send_signal(signal.SIGINT)
-        for process in processes:
-            _, err = process.communicate(timeout=20)
-            assert process.returncode == 0, err.decode()
-            assert b"Traceback" not in err
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
+        for served in (first, second):
+            served.interrupt()
+        for served in (first, second):
+            _, err = served.ended()
+            assert served.returncode == 0, err
+            assert "Traceback" not in err

@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
 from starlette.applications import Starlette
 
 from buttress import Registry
@@ -19,6 +18,7 @@ from buttress.ops import create_app
 from buttress.ops._openapi import openapi_document
 from buttress.ops.scheduler import Scheduler
 from buttress.testing import ManualClock
+from tests.openapi_support import close_after_module, conformance, conformance_app, openapi_schema
 from tests.ops.conftest import OP, OPERATOR, TOKENS, VIEW, client_for
 
 ADMIN = "/admin/reliability/degradation"
@@ -205,34 +205,16 @@ def _app_with_manager() -> Starlette:
     DegradationManager(
         [BreakerRule("payments", "moderate")], features={"recs": "minor"}, registry=registry
     )
-    return create_app(
-        registry,
-        health=HealthRegistry(),
-        tokens=TOKENS,
-        state_dir=":memory:",
-        scheduler=None,
-        auth_failures=1_000_000,
-    )
+    return conformance_app(registry, tokens=TOKENS)
 
 
 CONFORMANCE_APP = _app_with_manager()
-_CONFIG = schemathesis.Config.from_dict({"auth": {"openapi": {"bearerAuth": {"bearer": OPERATOR}}}})
-SCHEMA = schemathesis.openapi.from_asgi(
-    "/admin/openapi.json", CONFORMANCE_APP, config=_CONFIG
-).include(path_regex="degradation")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _close_conformance_app() -> Iterator[None]:
-    """Stop the module's conformance app listening to events once its tests are done."""
-    yield
-    CONFORMANCE_APP.state.ops.close()
-    for manager in CONFORMANCE_APP.state.ops.registry.of_kind("degradation"):
-        manager.close()
+SCHEMA = openapi_schema(CONFORMANCE_APP, "degradation", token=OPERATOR)
+_close_conformance_app = close_after_module(CONFORMANCE_APP, "degradation")
 
 
 @SCHEMA.parametrize()
-@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@conformance(max_examples=15)
 def test_routes_conform_to_their_document(case: schemathesis.Case[Any]) -> None:
     """Generated requests to the degradation routes, with a manager registered, get
     documented statuses and bodies."""

@@ -3,15 +3,8 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from buttress import Registry
@@ -19,6 +12,7 @@ from buttress.config import ConfigFileError, load_config
 from buttress.config._dlq import DLQSettings
 from buttress.dlq import DeadLetterQueue, HealthThresholds, Operations
 from buttress.ops import generate_token
+from tests.serve_support import ServeProcess
 
 FULL = """
 [dlq]
@@ -115,13 +109,6 @@ def test_open_attaches_the_queue_and_its_operations(tmp_path: Path) -> None:
         dlq.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 def test_serve_opens_the_configured_queue(tmp_path: Path) -> None:
     """`buttress serve` with [dlq]: /health/dlq answers, the admin API lists its records and
     the two DLQ jobs are scheduled; Ctrl-C stops it cleanly."""
@@ -134,39 +121,14 @@ def test_serve_opens_the_configured_queue(tmp_path: Path) -> None:
         '[server]\nstate_dir = "state"\n\n[[server.tokens]]\nname = "ops"\nrole = "viewer"\n'
         f'sha256 = "{sha}"\n\n[dlq]\n'
     )
-    port = _free_port()
-    env = {**os.environ, "PYTHONWARNINGS": "error"}
-    env.pop("BUTTRESS_CONFIG", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "buttress", "serve", "--port", str(port)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
-            deadline = time.monotonic() + 20
-            while True:
-                assert process.poll() is None, process.communicate()
-                try:
-                    health = client.get("/health/dlq")
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline, "the server did not start"
-                    time.sleep(0.05)
-            viewer = {"Authorization": f"Bearer {token}"}
-            listed = client.get("/admin/reliability/dlq/messages", headers=viewer).json()
-            jobs = client.get("/admin/reliability/jobs", headers=viewer).json()["jobs"]
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+    with ServeProcess(tmp_path) as served:
+        health = served.wait_for("/health/dlq")
+        viewer = {"Authorization": f"Bearer {token}"}
+        listed = served.client.get("/admin/reliability/dlq/messages", headers=viewer).json()
+        jobs = served.client.get("/admin/reliability/jobs", headers=viewer).json()["jobs"]
+        _, err = served.stop()
     assert (health.status_code, health.json()["status"]) == (200, "warn")  # one parked
     assert [item["payload"] for item in listed["items"]] == [{"n": 1}]
     assert {"dlq-process", "dlq-cleanup"} <= {job["name"] for job in jobs}
-    assert process.returncode == 0, err
+    assert served.returncode == 0, err
     assert "Traceback" not in err

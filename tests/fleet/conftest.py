@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from bench._fleetproc import delete_keys
 
+from buttress.breaker import CircuitBreaker
+from buttress.fleet import SharedCircuitBreaker
 from buttress.stores import MemoryStore, RedisStore, SQLiteStore, Store
 from buttress.testing import ManualClock
 from tests.servers import redis_url
@@ -53,3 +55,19 @@ def any_store(
         store = SQLiteStore(str(tmp_path / "fleet.db"), clock=clock)
     with store:
         yield store
+
+
+@pytest.fixture
+def make_shared(redis_store: RedisStore) -> Iterator[Callable[..., CircuitBreaker]]:
+    """Build shared breakers named ``db`` on the test Redis; all closed afterwards."""
+    made: list[CircuitBreaker] = []
+
+    def build(**options: object) -> CircuitBreaker:
+        breaker = CircuitBreaker("db", shared=redis_store, **options)  # type: ignore[arg-type]
+        made.append(breaker)
+        return breaker
+
+    yield build
+    for breaker in made:
+        assert isinstance(breaker, SharedCircuitBreaker)
+        breaker.close()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,65 +13,19 @@ from buttress import events
 from buttress.breaker import BreakerState, CircuitBreaker
 from buttress.errors import CircuitOpenError
 from buttress.fleet import SharedCircuitBreaker
-from buttress.stores import RedisStore, SQLiteStore, Store
+from buttress.stores import RedisStore, SQLiteStore
 from buttress.testing import RecordingListener
+from tests.fleet.breaker_support import drive, eventually, fail, ok
 from tests.servers import stopped_port
 
 OPEN = BreakerState.OPEN
 
 
-class Dead(Exception):
-    """The dependency is down."""
-
-
-def fail() -> None:
-    raise Dead
-
-
-def ok() -> int:
-    return 1
-
-
-def eventually(check: Callable[[], bool], within: float = 1.0) -> float:
-    """Poll ``check`` in 10 ms steps; return the seconds it took, or fail after ``within``."""
-    start = time.monotonic()
-    while not check():
-        if time.monotonic() - start > within:
-            pytest.fail(f"not true within {within}s")
-        time.sleep(0.01)
-    return time.monotonic() - start
-
-
 @pytest.fixture
-def make(redis_store: RedisStore) -> Iterator[Callable[..., CircuitBreaker]]:
-    """Build shared breakers on the test Redis; close them all afterwards."""
-    made: list[CircuitBreaker] = []
-
-    def build(name: str = "db", store: Store = redis_store, **options: object) -> CircuitBreaker:
-        options.setdefault("minimum_calls", 4)
-        options.setdefault("window", 10)
-        breaker = CircuitBreaker(name, shared=store, **options)  # type: ignore[arg-type]
-        made.append(breaker)
-        return breaker
-
-    yield build
-    for breaker in made:
-        assert isinstance(breaker, SharedCircuitBreaker)
-        breaker.close()
-
-
-def drive(breaker: CircuitBreaker, fn: Callable[[], object], times: int) -> int:
-    """Call ``fn`` through ``breaker`` ``times`` times; return how many calls ran."""
-    ran = 0
-    for _ in range(times):
-        try:
-            breaker.call(fn)
-            ran += 1
-        except CircuitOpenError:
-            pass
-        except Dead:
-            ran += 1
-    return ran
+def make(make_shared: Callable[..., CircuitBreaker]) -> Callable[..., CircuitBreaker]:
+    """Shared breakers ``db`` on the test Redis that need 4 calls in a window of 10, unless
+    told otherwise."""
+    return functools.partial(make_shared, minimum_calls=4, window=10)
 
 
 def test_without_shared_it_is_the_local_breaker() -> None:

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
 
 from buttress import Registry
 from buttress.health import HealthRegistry
 from buttress.ops import create_app
 from buttress.ops._openapi import openapi_document
+from tests.openapi_support import close_after_module, conformance, openapi_schema, routes
 
 from .conftest import OPERATOR, TOKENS
-
-# The operator token through schemathesis' auth config, so that it knows which requests carry
-# credentials (and checks that the API refuses those that do not).
-CONFIG = schemathesis.Config.from_dict({"auth": {"openapi": {"bearerAuth": {"bearer": OPERATOR}}}})
 
 
 def _build_app() -> Any:
@@ -39,17 +33,9 @@ def _build_app() -> Any:
     )
 
 
-# Loaded at import, as @schema.parametrize() needs it (schemathesis' lazy fixture loader does
-# not support pytest 9 yet); the module fixture below closes the app after these tests.
 OPS_APP = _build_app()
-schema = schemathesis.openapi.from_asgi("/admin/openapi.json", OPS_APP, config=CONFIG)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _close_app() -> Iterator[None]:
-    """Stop the module's app listening to events once its tests are done."""
-    yield
-    OPS_APP.state.ops.close()
+schema = openapi_schema(OPS_APP, token=OPERATOR)
+_close_app = close_after_module(OPS_APP)
 
 
 def test_document_is_valid_openapi_3_1() -> None:
@@ -66,22 +52,12 @@ def test_document_is_valid_openapi_3_1() -> None:
 
 def test_document_lists_every_route() -> None:
     """Every route of the app is documented, with the methods it accepts."""
-    documented = {
-        (path, method.upper())
-        for path, item in schema.raw_schema["paths"].items()
-        for method in item
-    }
-    served = {
-        (route.path, method)
-        for route in OPS_APP.routes
-        for method in route.methods or ()
-        if method != "HEAD" and route.path != "/admin/openapi.json"
-    }
+    documented, served = routes(schema, OPS_APP)
     assert served == documented
 
 
 @schema.parametrize()
-@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
+@conformance(max_examples=4)
 def test_api_conforms_to_its_document(case: schemathesis.Case[Any]) -> None:
     """Generated requests (valid and invalid) get documented statuses, media types and bodies."""
     case.call_and_validate()

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -25,6 +26,15 @@ def recorder(runs: list[tuple[str, float]], who: str) -> Callable[[], None]:
         runs.append((who, time.monotonic()))
 
     return job
+
+
+def ticking(
+    runs: list[tuple[str, float]], who: str, *, interval: float, jitter: float, **options: Any
+) -> Scheduler:
+    """A scheduler (``options``) with one job, ``tick``, noting in ``runs`` that ``who`` ran it."""
+    scheduler = Scheduler(**options)
+    scheduler.add("tick", recorder(runs, who), interval=interval, jitter=jitter)
+    return scheduler
 
 
 async def until(check: Callable[[], bool], within: float = 3.0) -> None:
@@ -115,10 +125,8 @@ async def test_only_the_leader_runs_jobs_on_a_manual_clock() -> None:
     clock = ManualClock()
     store = AsyncMemoryStore(clock=clock)
     runs: list[tuple[str, float]] = []
-    a = Scheduler(clock=clock, store=store, lock_ttl=1000)
-    b = Scheduler(clock=clock, store=store, lock_ttl=1000)
-    a.add("tick", recorder(runs, "a"), interval=1, jitter=0)
-    b.add("tick", recorder(runs, "b"), interval=1, jitter=0)
+    a = ticking(runs, "a", interval=1, jitter=0, clock=clock, store=store, lock_ttl=1000)
+    b = ticking(runs, "b", interval=1, jitter=0, clock=clock, store=store, lock_ttl=1000)
     a.start()
     for _ in range(5):
         await asyncio.sleep(0)
@@ -166,10 +174,8 @@ async def test_redis_one_runner_and_takeover_after_the_ttl(prefix: str) -> None:
         AsyncRedisStore(cut_url, prefix=prefix, timeout=0.2) as store_a,
         AsyncRedisStore(url, prefix=prefix, timeout=0.2) as store_b,
     ):
-        a = Scheduler(store=store_a, lock_ttl=0.3)
-        b = Scheduler(store=store_b, lock_ttl=0.3)
-        a.add("tick", recorder(runs, "a"), interval=0.02, jitter=0.1)
-        b.add("tick", recorder(runs, "b"), interval=0.02, jitter=0.1)
+        a = ticking(runs, "a", interval=0.02, jitter=0.1, store=store_a, lock_ttl=0.3)
+        b = ticking(runs, "b", interval=0.02, jitter=0.1, store=store_b, lock_ttl=0.3)
         try:
             a.start()
             await until(lambda: a.is_leader)
@@ -201,10 +207,8 @@ async def test_redis_a_stopped_leader_hands_over(prefix: str) -> None:
         AsyncRedisStore(url, prefix=prefix, timeout=1.0) as store_a,
         AsyncRedisStore(url, prefix=prefix, timeout=1.0) as store_b,
     ):
-        a = Scheduler(store=store_a, lock_ttl=0.3)
-        b = Scheduler(store=store_b, lock_ttl=0.3)
-        a.add("tick", recorder(runs, "a"), interval=0.02, jitter=0)
-        b.add("tick", recorder(runs, "b"), interval=0.02, jitter=0)
+        a = ticking(runs, "a", interval=0.02, jitter=0, store=store_a, lock_ttl=0.3)
+        b = ticking(runs, "b", interval=0.02, jitter=0, store=store_b, lock_ttl=0.3)
         try:
             a.start()
             await until(lambda: a.is_leader)

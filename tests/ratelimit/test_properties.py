@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
 from hypothesis import given, settings
@@ -30,11 +31,13 @@ meters = st.builds(
     st.floats(0.01, 1000.0),
     st.one_of(st.integers(1, 20), st.floats(1.0, 20.0), st.integers(1, 500)),
 )
+limits = st.integers(1, 20)
+periods = st.floats(0.001, 100.0)
 windows = st.builds(
     lambda cls, limit, window: cls(limit, window),
     st.sampled_from([FixedWindow, SlidingWindowLog, SlidingWindowCounter]),
-    st.integers(1, 20),
-    st.floats(0.001, 100.0),
+    limits,
+    periods,
 )
 algorithms = st.one_of(meters, windows)
 starts = st.one_of(st.just(0.0), st.floats(0.0, 1e6), st.floats(1e6, 1e8))
@@ -56,6 +59,17 @@ def replay(algorithm: Algorithm, start: float, gaps: list[tuple[float, float]]) 
             state = new
         trace.append((now, float(cost), decision))
     return trace
+
+
+def walk(algorithm: Algorithm, trace: Trace) -> Iterator[tuple[float, float, Decision, Any]]:
+    """Each step of ``trace`` with the state a limiter holds after it, rebuilt by deciding the
+    admitted requests again (a refused one leaves it as it was). The state is the live one:
+    use it before the next step."""
+    state: Any = None
+    for now, cost, decision in trace:
+        if decision.allowed:
+            state, _ = algorithm.decide(state, now, cost)
+        yield now, cost, decision, state
 
 
 def admitted(trace: Trace) -> list[tuple[float, float]]:
@@ -102,7 +116,7 @@ def test_a_whole_quota_is_admitted_at_one_instant(algorithm: Any, start: float) 
 
 
 @settings(max_examples=300)
-@given(st.integers(1, 20), st.floats(0.001, 100.0), starts, arrivals)
+@given(limits, periods, starts, arrivals)
 def test_fixed_window_admits_at_most_limit_per_window(
     limit: int, window: float, start: float, gaps: list[tuple[float, float]]
 ) -> None:
@@ -117,7 +131,7 @@ def test_fixed_window_admits_at_most_limit_per_window(
 
 
 @settings(max_examples=300)
-@given(st.integers(1, 20), st.floats(0.001, 100.0), starts, arrivals)
+@given(limits, periods, starts, arrivals)
 def test_sliding_log_admits_at_most_limit_in_any_window(
     limit: int, window: float, start: float, gaps: list[tuple[float, float]]
 ) -> None:
@@ -132,7 +146,7 @@ def test_sliding_log_admits_at_most_limit_in_any_window(
 
 
 @settings(max_examples=300)
-@given(st.integers(1, 20), st.floats(0.001, 100.0), starts, arrivals)
+@given(limits, periods, starts, arrivals)
 def test_sliding_counter_keeps_its_estimate_within_limit(
     limit: int, window: float, start: float, gaps: list[tuple[float, float]]
 ) -> None:
@@ -171,22 +185,13 @@ def test_refused_requests_change_nothing(
 # -- retry_after is exact -------------------------------------------------------------------------
 
 
-def _state_before(algorithm: Algorithm, trace: Trace, upto: int) -> Any:
-    state: Any = None
-    for now, cost, decision in trace[:upto]:
-        if decision.allowed:
-            state, _ = algorithm.decide(state, now, cost)
-    return state
-
-
 @settings(max_examples=400)
 @given(algorithms, starts, arrivals)
 def test_retry_after_is_exact(
     algorithm: Any, start: float, gaps: list[tuple[float, float]]
 ) -> None:
     """A refused request fits at now + retry_after, and not a float's breadth before it."""
-    trace = replay(algorithm, start, gaps)
-    for index, (now, cost, decision) in enumerate(trace):
+    for now, cost, decision, state in walk(algorithm, replay(algorithm, start, gaps)):
         if decision.allowed:
             assert decision.retry_after == 0.0
             continue
@@ -194,8 +199,8 @@ def test_retry_after_is_exact(
             assert decision.retry_after == math.inf
             continue
         assert 0.0 < decision.retry_after < math.inf
-        # A clock at ``now`` advanced by ``wait`` reads ``now + wait``.
-        state = _state_before(algorithm, trace, index)
+        # A clock at ``now`` advanced by ``wait`` reads ``now + wait``; a refused request left
+        # the state as it was before it.
         at = now + decision.retry_after
         assert algorithm.peek(state, at, cost).allowed
         before = now + math.nextafter(decision.retry_after, 0.0)
@@ -212,13 +217,9 @@ def test_admit_agrees_with_decide(
     algorithm: Any, start: float, gaps: list[tuple[float, float]]
 ) -> None:
     """``admit`` (in place, bool only) takes exactly the decisions and states of ``decide``."""
-    trace = replay(algorithm, start, gaps)
     states: dict[str, Any] = {}
-    expected: Any = None
-    for now, cost, decision in trace:
+    for now, cost, decision, expected in walk(algorithm, replay(algorithm, start, gaps)):
         assert algorithm.admit(states, "k", now, cost) is decision.allowed
-        if decision.allowed:
-            expected, _ = algorithm.decide(expected, now, cost)
         if isinstance(expected, LogState):  # a log drops expired entries as it goes
             states["k"].prune(now)
             expected.prune(now)
@@ -233,11 +234,7 @@ def test_idle_states_decide_like_no_state(
     algorithm: Any, start: float, gaps: list[tuple[float, float]]
 ) -> None:
     """Whenever ``idle`` says a state may be dropped, it decides every cost like None."""
-    trace = replay(algorithm, start, gaps)
-    state: Any = None
-    for now, cost, decision in trace:
-        if decision.allowed:
-            state, _ = algorithm.decide(state, now, cost)
+    for now, _, _, state in walk(algorithm, replay(algorithm, start, gaps)):
         if state is not None and algorithm.idle(state, now):
             for probe in (1.0, algorithm.capacity):
                 mine, fresh = algorithm.peek(state, now, probe), algorithm.peek(None, now, probe)

@@ -63,9 +63,11 @@ def attempt(policy: object, fn: object, error: type[BaseException] = Exception) 
         pass
 
 
-def breakers_in_every_state(registry: Registry, clock: ManualClock) -> None:
-    """closed (3 ok, 1 failure, 1 ignored), open (2 failures, 1 rejected), half_open, forced_open,
-    disabled."""
+def breakers_in_every_state() -> Registry:
+    """A registry on a manual clock with a breaker in each state: closed (3 ok, 1 failure,
+    1 ignored), open (2 failures, 1 rejected), half_open, forced_open, disabled."""
+    clock = ManualClock()
+    registry = Registry(clock=clock)
     options = {"minimum_calls": 2, "window": 4, "open_for": 30.0, "ignore": Skipped}
     closed = registry.breaker("closed-one", **options)
     for _ in range(3):
@@ -86,13 +88,25 @@ def breakers_in_every_state(registry: Registry, clock: ManualClock) -> None:
     clock.advance(10)  # past half-one's open period, not open-one's
     registry.breaker("forced-one").trip()
     registry.breaker("off-one").disable()
+    return registry
+
+
+def every_policy() -> Registry:
+    """``breakers_in_every_state`` plus an idle policy of every other kind."""
+    registry = breakers_in_every_state()
+    registry.retry("r", on=Boom)
+    registry.budget("b")
+    registry.bulkhead("b", 1)
+    registry.timeout("t", 1.0)
+    registry.add(Fallback(value=1, name="f"))
+    registry.add(Hedge(delay=1.0, name="h"))
+    registry.add(Chaos(name="c"))
+    return registry
 
 
 def test_breaker_state_is_one_hot() -> None:
     """Each breaker has one state row per state, 1 for its current state and 0 for the others."""
-    clock = ManualClock()
-    registry = Registry(clock=clock)
-    breakers_in_every_state(registry, clock)
+    registry = breakers_in_every_state()
     found = samples(render(registry))
     expected = {
         "closed-one": "closed",
@@ -109,9 +123,7 @@ def test_breaker_state_is_one_hot() -> None:
 
 def test_breaker_calls_by_outcome() -> None:
     """Successes, failures, ignored errors and rejections are counted per breaker."""
-    clock = ManualClock()
-    registry = Registry(clock=clock)
-    breakers_in_every_state(registry, clock)
+    registry = breakers_in_every_state()
     found = samples(render(registry))
     calls = "buttress_circuit_breaker_calls_total"
     assert value(found, calls, name="closed-one", outcome="success") == 3
@@ -312,9 +324,7 @@ def test_empty_registry_renders_nothing() -> None:
 def test_render_is_byte_identical_to_generate_latest() -> None:
     """render()'s own writer gives exactly what prometheus_client's generate_latest gives for
     the same registry, label values that need escaping included."""
-    clock = ManualClock()
-    registry = Registry(clock=clock)
-    breakers_in_every_state(registry, clock)
+    registry = breakers_in_every_state()
     odd = registry.breaker('quote " back \\ slash\nnewline', minimum_calls=3, window=3)
     attempt(odd, fail, Boom)
     registry.retry("r", on=Boom)
@@ -353,16 +363,7 @@ def test_writer_formats_numbers_like_generate_latest() -> None:
 
 def test_metric_names_types_and_labels() -> None:
     """Counters end in _total, the rest are gauges, and each family has the documented labels."""
-    clock = ManualClock()
-    registry = Registry(clock=clock)
-    breakers_in_every_state(registry, clock)
-    registry.retry("r", on=Boom)
-    registry.budget("b")
-    registry.bulkhead("b", 1)
-    registry.timeout("t", 1.0)
-    registry.add(Fallback(value=1, name="f"))
-    registry.add(Hedge(delay=1.0, name="h"))
-    registry.add(Chaos(name="c"))
+    registry = every_policy()
     with ButtressCollector(registry) as collector:
         registry.breaker("closed-one").trip()
         got = {
@@ -455,16 +456,7 @@ def test_nothing_is_registered_or_imported_eagerly() -> None:
 
 def test_exposition_passes_promtool_check_metrics() -> None:
     """promtool check metrics finds no problem in an exposition with every kind of policy."""
-    clock = ManualClock()
-    registry = Registry(clock=clock)
-    breakers_in_every_state(registry, clock)
-    registry.retry("r", on=Boom)
-    registry.budget("b")
-    registry.bulkhead("b", 1)
-    registry.timeout("t", 1.0)
-    registry.add(Fallback(value=1, name="f"))
-    registry.add(Hedge(delay=1.0, name="h"))
-    registry.add(Chaos(name="c"))
+    registry = every_policy()
     with ButtressCollector(registry) as collector:
         registry.breaker("off-one").reset()
         text = collector.render()
