@@ -139,6 +139,29 @@ def test_purge_asks_unless_yes(capsys: pytest.CaptureFixture[str], dlq: DeadLett
     assert dlq.stats().total == 1
 
 
+def test_purge_deletes_only_what_was_confirmed(
+    capsys: pytest.CaptureFixture[str], dlq: DeadLetterQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record that arrives while purge waits for its answer was not counted in the question,
+    so it is not deleted."""
+    dlq.add_many([1, 2], error=ConnectionError("down"), queue="emails")
+    asked = []
+
+    def confirm(text: str, **_: object) -> bool:
+        asked.append(text)
+        late = DeadLetterQueue(dlq.backend)  # another writer, while the question waits
+        late.add({"late": True}, error=ConnectionError("down"), queue="emails")
+        return True
+
+    monkeypatch.setattr("buttress.cli._dlq.typer.confirm", confirm)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    status, out, _ = run(capsys, "purge", "--queue", "emails", "--json")
+    assert status == 0
+    assert asked == ["Delete 2 dead letters for good?"]
+    assert json.loads(out)["count"] == 2
+    assert [x.payload for x in dlq.list(Filter(queue="emails")).items] == [{"late": True}]
+
+
 def test_stats(capsys: pytest.CaptureFixture[str], dlq: DeadLetterQueue) -> None:
     """stats prints counts by queue and status (and all of Stats with --json)."""
     dlq.add({"n": 1}, error=ConnectionError("down"), queue="emails")

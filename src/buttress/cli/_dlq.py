@@ -164,12 +164,19 @@ def _each(
 
 
 def _batch(
-    session: Session, action: str, found: Filter, reason: str | None, quiet: bool
+    session: Session,
+    action: str,
+    found: Filter,
+    reason: str | None,
+    quiet: bool,
+    ids: list[str] | None = None,
 ) -> dict[str, Any]:
-    """``action`` (``retry_many`` or ``purge``) on every record ``found`` matches, a chunk at a
-    time under a progress bar (unless ``quiet``), audited; the action, filter and count."""
+    """``action`` (``retry_many`` or ``purge``) on every record ``found`` matches (of ``ids``
+    when given: those a person confirmed), a chunk at a time under a progress bar (unless
+    ``quiet``), audited; the action, filter and count."""
     dlq = session.dlq
-    ids = render.matching_ids(dlq, found)
+    if ids is None:
+        ids = render.matching_ids(dlq, found)
     method = dlq.purge if action == "purge" else dlq.retry_many
     verb = "purging" if action == "purge" else "retrying"
     with render.progress(f"{verb} dead letters", len(ids), enabled=not quiet) as advance:
@@ -262,12 +269,14 @@ def purge(
     if not found.to_dict() and not all_:
         _usage("purge", "give filters, or --all")
     with opened(config, profile, url, actor) as session:
-        matched = len(render.matching_ids(session.dlq, found))
+        # The records counted for the question are the ones deleted: one that arrives while
+        # the question waits was not confirmed, and stays.
+        ids = render.matching_ids(session.dlq, found)
         if not yes:
             if not sys.stdin.isatty():
-                _usage("purge", f"{matched} match; add --yes to delete")
-            typer.confirm(f"Delete {matched} dead letters for good?", abort=True, err=True)
-        result = _batch(session, "purge", found, reason, as_json)
+                _usage("purge", f"{len(ids)} match; add --yes to delete")
+            typer.confirm(f"Delete {len(ids)} dead letters for good?", abort=True, err=True)
+        result = _batch(session, "purge", found, reason, as_json, ids)
     _print_result(as_json, result, f"purged {result['count']}")
 
 
