@@ -32,3 +32,39 @@ def hammer(url: str, prefix: str, rounds: int, start: Any, results: Any) -> None
             store.incr("incr")
             lost += cas_increment(store, "cas")
     results.put((began, time.time(), lost))
+
+
+def open_together(urls: list[str], start: Any, results: Any) -> None:
+    """For each new SQLite file in ``urls``: meet the others at ``start``, then open it (a
+    store, a dead letter queue, the ops state and a backup catalog, each turning on WAL and
+    creating its schema) and read from it. Puts the failures' descriptions (none when every
+    open worked) on ``results``."""
+    from buttress.backup._catalog import Catalog
+    from buttress.dlq import DeadLetterQueue
+    from buttress.ops import StateStore
+
+    failures = []
+    for url in urls:
+        start.wait()
+        path = url.removeprefix("sqlite:///")
+        try:
+            with store_from_url(url) as store:
+                store.get("k")
+            dlq = DeadLetterQueue(f"sqlite:///{path}.dlq")
+            try:
+                dlq.stats()
+            finally:
+                dlq.close()
+            state = StateStore(f"{path}.state")
+            try:
+                state.version("core")
+            finally:
+                state.close()
+            catalog = Catalog(f"{path}.catalog")
+            try:
+                catalog._query("SELECT count(*) FROM backups")
+            finally:
+                catalog.close()
+        except Exception as exc:  # reported to the parent, which fails the test
+            failures.append(f"{url}: {exc!r}")
+    results.put(failures)

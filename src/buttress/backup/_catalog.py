@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from buttress._wal import use_wal
 from buttress.backup._model import Artifact, Backup, CheckResult, DrillResult
 from buttress.errors import BackupError
 
@@ -102,7 +103,7 @@ class Catalog:
             conn = sqlite3.connect(
                 self._path, timeout=self._busy, isolation_level=None, check_same_thread=False
             )
-            conn.execute("PRAGMA journal_mode=WAL")
+            use_wal(conn, self._busy)
             conn.execute("PRAGMA foreign_keys=ON")
             conn.executescript(_SCHEMA)
             self._conn = conn

@@ -18,6 +18,7 @@ from contextlib import suppress
 from typing import Any, TypeVar
 
 from buttress._options import Duration, duration
+from buttress._wal import use_wal
 from buttress.dlq._backend import Delivery, NewBatch, Outcome
 from buttress.dlq._records import (
     DeadLetter,
@@ -94,7 +95,7 @@ class SQLiteBackend:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         try:
             conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            use_wal(conn, self._busy_ms / 1000)
             conn.execute("PRAGMA synchronous = FULL")
             conn.executescript(SCHEMA)
         except BaseException:

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from buttress._wal import use_wal
 from buttress.errors import StoreError
 
 __all__ = ["DB_NAME", "MEMORY", "StateStore"]
@@ -83,7 +84,7 @@ class StateStore:
             conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             conn.execute("PRAGMA busy_timeout = 5000")
             if not self.in_memory:
-                conn.execute("PRAGMA journal_mode = WAL")
+                use_wal(conn, 5.0)
                 conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_versions ("
@@ -151,6 +152,14 @@ class StateStore:
                 step = steps[number - 1]
                 try:
                     with self._transaction(conn):
+                        # Under the write lock, again: another process opening the same file
+                        # may have applied this step since the version was read above.
+                        done = conn.execute(
+                            "SELECT version FROM schema_versions WHERE component = ?",
+                            (component,),
+                        ).fetchone()
+                        if done is not None and int(done[0]) >= number:
+                            continue
                         if callable(step):
                             step(conn)
                         else:

@@ -18,6 +18,7 @@ from contextlib import contextmanager, suppress
 
 from buttress._clock import SYSTEM_CLOCK, Clock
 from buttress._options import Duration, duration
+from buttress._wal import use_wal
 from buttress.stores._common import DEFAULT_PREFIX, KeyLayout, closed_error, store_error
 from buttress.stores._local import AsyncLocalStore, LocalStore, Row
 
@@ -95,7 +96,7 @@ class SQLiteStore(LocalStore):
             conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
             try:
                 conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
-                conn.execute("PRAGMA journal_mode = WAL")
+                use_wal(conn, self._busy_ms / 1000)
                 conn.execute("PRAGMA synchronous = NORMAL")
                 for statement in _SCHEMA:
                     conn.execute(statement)
