@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import sys
 import urllib.parse
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -161,46 +162,32 @@ def _act(
     _render.console(no_color).print(line)
 
 
-@breakers_app.command("reset")
-def reset(
-    name: NameArgument,
-    reason: ReasonOption = None,
-    url: UrlOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
-    no_color: NoColorOption = False,
-    config: ConfigOption = None,
-    profile: ProfileOption = None,
-) -> None:
-    """Close the breaker and clear its window; also ends open and disable (operator token)."""
-    _act("reset", name, reason, url, token, as_json, no_color, config, profile)
+def _action_command(action: str, doc: str) -> Callable[..., None]:
+    """The command for one of the server's breaker actions (the same options for each)."""
+
+    def command(
+        name: NameArgument,
+        reason: ReasonOption = None,
+        url: UrlOption = None,
+        token: TokenOption = None,
+        as_json: JsonOption = False,
+        no_color: NoColorOption = False,
+        config: ConfigOption = None,
+        profile: ProfileOption = None,
+    ) -> None:
+        _act(action, name, reason, url, token, as_json, no_color, config, profile)
+
+    command.__doc__ = doc
+    command.__name__ = f"{action}_breaker"
+    return command
 
 
-@breakers_app.command("open")
-def open_breaker(
-    name: NameArgument,
-    reason: ReasonOption = None,
-    url: UrlOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
-    no_color: NoColorOption = False,
-    config: ConfigOption = None,
-    profile: ProfileOption = None,
-) -> None:
-    """Trip the breaker: forced_open, rejecting every call until reset (operator token)."""
-    _act("open", name, reason, url, token, as_json, no_color, config, profile)
+ACTIONS = {
+    "reset": "Close the breaker and clear its window; also ends open and disable (operator token).",
+    "open": "Trip the breaker: forced_open, rejecting every call until reset (operator token).",
+    "disable": "Let every call through until reset, still counting outcomes (operator token).",
+}
+"""The server's breaker actions (``BREAKER_ACTIONS``, not imported: that needs starlette)."""
 
-
-@breakers_app.command("disable")
-def disable(
-    name: NameArgument,
-    reason: ReasonOption = None,
-    url: UrlOption = None,
-    token: TokenOption = None,
-    as_json: JsonOption = False,
-    no_color: NoColorOption = False,
-    config: ConfigOption = None,
-    profile: ProfileOption = None,
-) -> None:
-    """Let every call through until reset, still counting outcomes (operator token)."""
-    _act("disable", name, reason, url, token, as_json, no_color, config, profile)
+for _action, _doc in ACTIONS.items():
+    breakers_app.command(_action)(_action_command(_action, _doc))
