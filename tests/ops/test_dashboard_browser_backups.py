@@ -237,6 +237,21 @@ def test_verify_and_drill_from_the_page(operator: Page, served: dict[str, Any]) 
     expect(drilled).to_have_attribute("data-age", repr(new.finished_at))
 
 
+def _held(monkeypatch: pytest.MonkeyPatch, manager: Any, method: str) -> threading.Event:
+    """Hold ``manager.<method>`` until the returned event is set (at most 5 s), and make the
+    server stop waiting for it after 50 ms: the route answers 202 while the work goes on."""
+    release = threading.Event()
+    real = getattr(manager, method)
+
+    def held(*args: Any, **options: Any) -> Any:
+        release.wait(5)
+        return real(*args, **options)
+
+    monkeypatch.setattr(manager, method, held)
+    monkeypatch.setattr(routes, "RUN_WAIT", 0.05)
+    return release
+
+
 def test_a_slow_drill_answers_later(
     operator: Page, served: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -247,15 +262,7 @@ def test_a_slow_drill_answers_later(
 
     page = operator
     manager = served["plan"].manager
-    release = threading.Event()
-    real_drill = manager.drill
-
-    def slow_drill(name: str, **options: Any) -> Any:
-        release.wait(5)
-        return real_drill(name, **options)
-
-    monkeypatch.setattr(manager, "drill", slow_drill)
-    monkeypatch.setattr(routes, "RUN_WAIT", 0.05)
+    release = _held(monkeypatch, manager, "drill")
     site = page.locator('#backup-rows tr[data-name="site"]')
     drill_button = site.locator('button[data-action="drill"]')
     try:
@@ -285,16 +292,7 @@ def test_a_slow_verification_shows_when_done(
 
     page = operator
     _, second = served["backups"]
-    manager = served["plan"].manager
-    release = threading.Event()
-    real_verify = manager.verify
-
-    def slow_verify(backup_id: str, **options: Any) -> Any:
-        release.wait(5)
-        return real_verify(backup_id, **options)
-
-    monkeypatch.setattr(manager, "verify", slow_verify)
-    monkeypatch.setattr(routes, "RUN_WAIT", 0.05)
+    release = _held(monkeypatch, served["plan"].manager, "verify")
     site = page.locator('#backup-rows tr[data-name="site"]')
     try:
         site.locator('button[data-action="verify"]').click(timeout=WAIT)
