@@ -127,7 +127,7 @@ class RateLimiter(FairWaiting, Policy):
 
     # -- decisions ---------------------------------------------------------------------------
 
-    def allow(self, key: Hashable = "", cost: float = 1) -> bool:
+    def allow(self, key: Hashable = "", cost: float = 1.0) -> bool:
         """Take ``cost`` units for ``key`` if they fit now; True when admitted (the fast path)."""
         now = self._monotonic()
         me = get_ident()
@@ -142,15 +142,15 @@ class RateLimiter(FairWaiting, Policy):
                     if meter is not None:  # the meter's admit, inlined: one call less
                         tat = states.get(key, _NEG_INF)
                         if tat <= now:
-                            if 0 < cost <= meter.capacity:
-                                states[key] = now + cost * meter.interval
+                            if 0.0 < cost <= self._capacity:
+                                states[key] = now + cost * self._interval
                                 self.allowed += 1
                                 if tat is _NEG_INF and len(states) > self._sweep_at:
                                     self._sweep(now)  # a new key: the table may have doubled
                                 return True
                         else:
-                            new = tat + cost * meter.interval
-                            if 0 < cost <= meter.capacity and (
+                            new = tat + cost * self._interval
+                            if 0.0 < cost <= self._capacity and (
                                 now >= new - meter.tau or now >= meter.threshold(new)
                             ):
                                 states[key] = new
@@ -174,7 +174,7 @@ class RateLimiter(FairWaiting, Policy):
             self._unreported += 1
         return False
 
-    def try_acquire(self, key: Hashable = "", cost: float = 1) -> Decision:
+    def try_acquire(self, key: Hashable = "", cost: float = 1.0) -> Decision:
         """Take ``cost`` units for ``key`` if they fit now, and say how it stands."""
         if not cost > 0:
             raise _bad_cost(cost)
@@ -204,16 +204,16 @@ class RateLimiter(FairWaiting, Policy):
             self._unreported += 1
         return decision
 
-    async def atry_acquire(self, key: Hashable = "", cost: float = 1) -> Decision:
+    async def atry_acquire(self, key: Hashable = "", cost: float = 1.0) -> Decision:
         """``try_acquire`` for asyncio (in memory it never waits; with a store, decisions made
         while a round trip is in flight share the next one)."""
         return self.try_acquire(key, cost)
 
-    async def aallow(self, key: Hashable = "", cost: float = 1) -> bool:
+    async def aallow(self, key: Hashable = "", cost: float = 1.0) -> bool:
         """``allow`` for asyncio."""
         return self.allow(key, cost)
 
-    async def apeek(self, key: Hashable = "", cost: float = 1) -> Decision:
+    async def apeek(self, key: Hashable = "", cost: float = 1.0) -> Decision:
         """``peek`` for asyncio."""
         return self.peek(key, cost)
 
@@ -224,7 +224,7 @@ class RateLimiter(FairWaiting, Policy):
     async def aclose(self) -> None:
         """``close`` for asyncio (with a store: also this event loop's connection)."""
 
-    def peek(self, key: Hashable = "", cost: float = 1) -> Decision:
+    def peek(self, key: Hashable = "", cost: float = 1.0) -> Decision:
         """What ``try_acquire(key, cost)`` would answer now, without taking anything."""
         if not cost > 0:
             raise _bad_cost(cost)

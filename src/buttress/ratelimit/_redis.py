@@ -238,7 +238,7 @@ class RedisRateLimiter(LeasedDecisions):
             self._restored()
         return self._counted(verdict, key, cost, count)
 
-    def try_acquire(self, key: Hashable = "", cost: float = 1) -> Decision:
+    def try_acquire(self, key: Hashable = "", cost: float = 1.0) -> Decision:
         """Take ``cost`` units for ``key`` if they fit now (one Redis round trip, or none from
         a lease), and say how it stands. ``retry_after`` is exact on the server's clock."""
         if not cost > 0:
@@ -248,7 +248,7 @@ class RedisRateLimiter(LeasedDecisions):
             return self._behind_waiters(self.peek(key, self._forecast_cost(ahead, cost)))
         return self._judge(key, cost)
 
-    async def atry_acquire(self, key: Hashable = "", cost: float = 1) -> Decision:
+    async def atry_acquire(self, key: Hashable = "", cost: float = 1.0) -> Decision:
         """``try_acquire`` for asyncio: decisions made while a round trip is in flight share
         the next one."""
         if not cost > 0:
@@ -258,7 +258,7 @@ class RedisRateLimiter(LeasedDecisions):
             return self._behind_waiters(await self.apeek(key, self._forecast_cost(ahead, cost)))
         return await self._ajudge(key, cost)
 
-    def allow(self, key: Hashable = "", cost: float = 1) -> bool:
+    def allow(self, key: Hashable = "", cost: float = 1.0) -> bool:
         """Take ``cost`` units for ``key`` if they fit now; True when admitted."""
         book = self._book
         if book is not None and not self._queues:
@@ -272,11 +272,11 @@ class RedisRateLimiter(LeasedDecisions):
                         return True
         return self.try_acquire(key, cost)[0]
 
-    async def aallow(self, key: Hashable = "", cost: float = 1) -> bool:
+    async def aallow(self, key: Hashable = "", cost: float = 1.0) -> bool:
         """``allow`` for asyncio."""
         return (await self.atry_acquire(key, cost))[0]
 
-    def peek(self, key: Hashable = "", cost: float = 1) -> Decision:
+    def peek(self, key: Hashable = "", cost: float = 1.0) -> Decision:
         """What ``try_acquire(key, cost)`` would answer now (from Redis), taking nothing."""
         if not cost > 0:
             raise bad_cost(cost)
@@ -287,7 +287,7 @@ class RedisRateLimiter(LeasedDecisions):
                 self._failed(exc)
         return self.algorithm.peek(self._states.get(key), self._monotonic(), cost)
 
-    async def apeek(self, key: Hashable = "", cost: float = 1) -> Decision:
+    async def apeek(self, key: Hashable = "", cost: float = 1.0) -> Decision:
         """``peek`` for asyncio."""
         if not cost > 0:
             raise bad_cost(cost)

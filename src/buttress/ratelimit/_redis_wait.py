@@ -139,7 +139,7 @@ class DistributedWaiting(RateLimiter):
 
     # -- the shells -----------------------------------------------------------------------------
 
-    def acquire(self, key: Hashable = "", cost: float = 1, timeout: float | None = None) -> None:
+    def acquire(self, key: Hashable = "", cost: float = 1.0, timeout: float | None = None) -> None:
         """Wait until ``cost`` units for ``key`` are taken, in arrival order per key (in this
         process). ``timeout`` bounds the wait: when it would be passed, ``RateLimitedError``
         is raised at once; a cost above the capacity raises at once with ``retry_after=inf``."""
@@ -164,7 +164,7 @@ class DistributedWaiting(RateLimiter):
             self._abandon(key, waiter)
 
     async def aacquire(
-        self, key: Hashable = "", cost: float = 1, timeout: float | None = None
+        self, key: Hashable = "", cost: float = 1.0, timeout: float | None = None
     ) -> None:
         """Await until ``cost`` units for ``key`` are taken; like ``acquire``. Cancelling it
         leaves the queue; a decision already sent to Redis stands."""

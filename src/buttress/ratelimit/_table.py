@@ -48,9 +48,11 @@ class KeyTable:
     __slots__ = (
         "_admit",
         "_busy",
+        "_capacity",
         "_clock",
         "_decide",
         "_fast",
+        "_interval",
         "_lock",
         "_meter",
         "_monotonic",
@@ -74,6 +76,8 @@ class KeyTable:
     _states: dict[Hashable, Any]
     _queues: dict[Hashable, deque[Waiter]]
     _meter: Meter | None
+    _capacity: float
+    _interval: float
     _admit: Callable[[dict[Hashable, Any], Hashable, float, float], bool]
     _decide: Callable[[Any, float, float], tuple[Any, Decision]]
     _sweep_at: int
@@ -91,7 +95,10 @@ class KeyTable:
         self._lock = threading.Lock()
         self._states = {}
         self._queues = {}
-        self._meter = algorithm if isinstance(algorithm, Meter) else None
+        self._meter = meter = algorithm if isinstance(algorithm, Meter) else None
+        # A meter's fields, read by the lock-free path (an attribute read less each).
+        self._capacity = meter.capacity if meter is not None else 0.0
+        self._interval = meter.interval if meter is not None else 0.0
         self._admit = algorithm.admit
         self._decide = algorithm.decide
         self._sweep_at = _SWEEP_MIN

@@ -164,7 +164,7 @@ class FairWaiting(KeyTable):
 
     # -- the shells ---------------------------------------------------------------------------
 
-    def acquire(self, key: Hashable = "", cost: float = 1, timeout: float | None = None) -> None:
+    def acquire(self, key: Hashable = "", cost: float = 1.0, timeout: float | None = None) -> None:
         """Wait until ``cost`` units for ``key`` are taken, in arrival order per key.
 
         ``timeout`` (seconds, None: no limit) bounds the wait; when the wait would pass it,
@@ -188,7 +188,7 @@ class FairWaiting(KeyTable):
             raise
 
     async def aacquire(
-        self, key: Hashable = "", cost: float = 1, timeout: float | None = None
+        self, key: Hashable = "", cost: float = 1.0, timeout: float | None = None
     ) -> None:
         """Await until ``cost`` units for ``key`` are taken, in arrival order per key.
 
@@ -207,15 +207,15 @@ class FairWaiting(KeyTable):
                     if meter is not None:
                         tat = states.get(key, _NEG_INF)
                         if tat <= now:
-                            if 0 < cost <= meter.capacity:
-                                states[key] = now + cost * meter.interval
+                            if 0.0 < cost <= self._capacity:
+                                states[key] = now + cost * self._interval
                                 self.allowed += 1
                                 if tat is _NEG_INF and len(states) > self._sweep_at:
                                     self._sweep(now)
                                 return
                         else:
-                            new = tat + cost * meter.interval
-                            if 0 < cost <= meter.capacity and (
+                            new = tat + cost * self._interval
+                            if 0.0 < cost <= self._capacity and (
                                 now >= new - meter.tau or now >= meter.threshold(new)
                             ):
                                 states[key] = new
