@@ -293,6 +293,41 @@ async def test_purge_needs_confirmation(client: httpx.AsyncClient, dlq: DeadLett
     assert (await _last_audit(client))["action"] == "dlq.purge"
 
 
+async def test_purge_confirmed_with_the_previews_ids_spares_later_records(
+    client: httpx.AsyncClient, dlq: DeadLetterQueue
+) -> None:
+    """The preview lists the ids it counted; a confirmation sending them back deletes only
+    those that still match the filter, so a record added in between survives."""
+    counted = dlq.add_many([1, 2], error=ConnectionError("down"), queue="emails")
+    other = dlq.add({"keep": 1}, error=ConnectionError("down"), queue="payments")
+    asked = (await client.post(f"{API}/purge", headers=OP, json={"queue": "emails"})).json()
+    assert (asked["matched"], asked["more"], sorted(asked["ids"])) == (2, False, sorted(counted))
+    late = dlq.add({"late": 1}, error=ConnectionError("down"), queue="emails")
+    body = {"queue": "emails", "ids": [*asked["ids"], other], "confirm": True}
+    done = await client.post(f"{API}/purge", headers=OP, json=body)
+    assert (done.status_code, done.json()["count"]) == (200, 2)
+    assert [dlq.get(id) for id in counted] == [None, None]
+    assert dlq.get(late) is not None  # not counted
+    assert dlq.get(other) is not None  # among the ids, but not matching the filter
+
+
+@pytest.mark.parametrize(
+    "ids",
+    ["1", ["1", 2], ["1", "x"], [str(n) for n in range(1, 1002)]],
+    ids=["a-string", "a-number", "not-an-id", "too-many"],
+)
+async def test_purge_refuses_bad_ids(
+    client: httpx.AsyncClient, dlq: DeadLetterQueue, ids: object
+) -> None:
+    """ids that are not a list of record id strings, or more than 1000, are a 400 naming ids."""
+    dlq.add({"n": 1}, error=ConnectionError("down"), queue="emails")
+    body = {"queue": "emails", "ids": ids, "confirm": True}
+    refused = await client.post(f"{API}/purge", headers=OP, json=body)
+    assert refused.status_code == 400
+    assert refused.json()["detail"].startswith("ids ")
+    assert dlq.stats().total == 1
+
+
 async def test_failures_are_counted_per_bucket(
     client: httpx.AsyncClient, dlq: DeadLetterQueue, clock: ManualClock
 ) -> None:

@@ -382,7 +382,8 @@ def test_http_panel_shows_each_host(panels: Page) -> None:
 
 def test_dead_letters_browse_discard_and_purge(panels: Page, capable: dict[str, Any]) -> None:
     """The DLQ panel lists the records; one opens with its payload and error; discarding it
-    asks for a reason; purging what a filter matches shows the count and asks again."""
+    asks for a reason; purging what a filter matches shows the count and asks again, then
+    deletes only what it counted (a record matching since then stays)."""
     from playwright.sync_api import expect
 
     rows = panels.locator("#dlq-rows tr")
@@ -411,6 +412,12 @@ def test_dead_letters_browse_discard_and_purge(panels: Page, capable: dict[str, 
     expect(panels.locator("#dialog-title")).to_have_text(
         "Purge 1 dead letter for good?", timeout=WAIT
     )
+    expect(panels.locator("#token-dialog")).to_contain_text("only these are deleted")
+    dlq = capable["dlq"]
+    late = dlq.add({"order": 9}, error=ValueError("bad total"), queue="orders")
+    dlq.discard(late, "arrived after the count")
     confirm(panels)
-    expect(rows).to_have_count(0, timeout=WAIT)
-    assert capable["dlq"].get(first_id) is None
+    expect(panels.locator(f'#dlq-rows tr[data-name="{first_id}"]')).to_have_count(0, timeout=WAIT)
+    expect(panels.locator(f'#dlq-rows tr[data-name="{late}"]')).to_have_count(1, timeout=WAIT)
+    assert dlq.get(first_id) is None
+    assert dlq.get(late) is not None

@@ -32,6 +32,7 @@ __all__ = [
 MAX_SCAN = 10_000
 """Records one failure timeline (or purge preview) looks at, newest first."""
 MAX_IDS = 1000
+"""Record ids one request's filter may name (a longer list goes in several requests)."""
 FILTER_FIELDS = ("queue", "status", "classification", "error_type", "since", "until", "ids")
 ID = re.compile(r"[0-9]{1,18}")
 """A record id: decimal, small enough for a 64-bit integer."""
@@ -131,12 +132,13 @@ def body_filter(data: dict[str, Any]) -> Filter | Response:
             values[name] = number
     ids = values.get("ids")
     if ids is not None:
-        if (
-            not isinstance(ids, list)
-            or len(ids) > MAX_IDS
-            or not all(isinstance(i, str) and ID.fullmatch(i) for i in ids)
+        if not isinstance(ids, list) or not all(
+            isinstance(i, str) and ID.fullmatch(i) for i in ids
         ):
-            return error(400, "bad_request", f"ids must be a list of up to {MAX_IDS} record ids")
+            return error(400, "bad_request", 'ids must be a list of record ids ("123")')
+        if len(ids) > MAX_IDS:
+            detail = f"ids holds {len(ids)} record ids; at most {MAX_IDS} go in one request"
+            return error(400, "bad_request", detail)
         values["ids"] = tuple(ids)
     return _filter(values)
 

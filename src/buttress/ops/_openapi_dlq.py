@@ -7,8 +7,9 @@ from typing import Any
 
 from buttress.dlq import Classification, Status
 from buttress.health import CONTENT_TYPE
+from buttress.ops._dlq_params import MAX_IDS, MAX_SCAN
 from buttress.ops._http import MAX_REASON
-from buttress.ops._openapi import _AUTH_ERRORS, JSON, _error, _obj, _query
+from buttress.ops._openapi import _AUTH_ERRORS, JSON, _error, _obj, _query, _ref
 
 __all__ = ["dlq_paths"]
 
@@ -96,8 +97,17 @@ FILTER_FIELDS: dict[str, Any] = {
     "error_type": _TEXT,
     "since": _MAYBE_NUM,
     "until": _MAYBE_NUM,
-    "ids": {"type": ["array", "null"], "items": _ID, "maxItems": 1000},
+    "ids": {"type": ["array", "null"], "items": _ID, "maxItems": MAX_IDS},
 }
+CONFIRMATION = _obj(
+    {
+        "error": {"const": "confirmation_required"},
+        "detail": _STR,
+        "matched": _INT,
+        "more": _BOOL,
+        "ids": {"type": "array", "items": _ID, "maxItems": MAX_SCAN},
+    }
+)
 BATCH = _obj(
     {
         "action": {"type": "string", "enum": ["retry_many", "purge"]},
@@ -231,10 +241,16 @@ def dlq_paths(admin: str, read: Any) -> dict[str, Any]:
     purge = _closed({**FILTER_FIELDS, "reason": _REASON, "confirm": _BOOL}, [])
     purge_op = _mutation(
         'Delete the matching dead letters (needs "confirm": true; without it, a 400 '
-        "saying how many match)",
+        "saying how many match and their ids; ids in the confirmation delete only those that "
+        "still match)",
         BATCH,
         purge,
         required=True,
+    )
+    purge_op["responses"]["400"] = _json(
+        {"anyOf": [CONFIRMATION, _ref("Error")]},
+        'the body is invalid, or confirmation_required (no "confirm": true): how many match '
+        "(matched, more: there are more than counted) and their ids (newest first)",
     )
     health = {
         "get": {

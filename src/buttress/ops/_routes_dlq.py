@@ -7,7 +7,9 @@ cursor pages; each record whole: payload, headers, error and traceback, history)
 /messages/{id}``, ``GET /failures`` (failed attempts per time bucket, by classification and
 error type). Changes (operator, audited): ``POST /messages/{id}/retry``, ``/edit`` (a new
 payload, then optionally a retry) and ``/discard`` (a reason is required), ``POST
-/retry-many`` (a filter) and ``POST /purge`` (a filter and ``"confirm": true``).
+/retry-many`` (a filter) and ``POST /purge`` (a filter and ``"confirm": true``; without it, a
+400 with the count and ids of the matches, which the confirmation may send back as ``ids`` so
+that a record arriving in between is not deleted unseen).
 
 The routes serve the ``DeadLetterQueue`` attached to the app's registry (kind ``dlq``: the one
 named ``dlq``, else the first), as ``create_app(dlq=...)``, ``DLQSettings.open`` and
@@ -323,9 +325,11 @@ def dlq_routes(ctx: OpsContext, dlq: DeadLetterQueue | None = None) -> list[Rout
                     {
                         "error": "confirmation_required",
                         "detail": f"purging deletes the {count} matching dead letters for good: "
-                        'send the same request with "confirm": true',
+                        'send the same request with "confirm": true (and these "ids" to '
+                        "delete only them)",
                         "matched": len(matched),
                         "more": more,
+                        "ids": [letter.id for letter in matched],
                     },
                     400,
                 )
@@ -344,7 +348,8 @@ def dlq_routes(ctx: OpsContext, dlq: DeadLetterQueue | None = None) -> list[Rout
         return await many(request, "retry_many")
 
     async def purge(request: Request) -> Response:
-        """Delete every dead letter matching the filter (``"confirm": true`` required)."""
+        """Delete every dead letter matching the filter (``"confirm": true`` required; with
+        ``ids``, only those of them that still match)."""
         return await many(request, "purge")
 
     def route(

@@ -9,6 +9,7 @@ import { count, duration, el, mark, serverClock, setData, setText, updateMark } 
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 50;
+const IDS_PER_REQUEST = 1000; // the most ids one request may name (MAX_IDS in _dlq_params.py)
 
 const REASONS = ["transient", "rate_limited", "timeout", "permanent", "poison"];
 const RANGES = { 3600: 300, 21600: 1800, 86400: 3600, 604800: 21600 }; // span -> bucket seconds
@@ -189,19 +190,41 @@ function confirmPurge(filter, preview) {
   }
   const matched = `${count(preview.matched)}${preview.more ? "+" : ""}`;
   const noun = preview.matched === 1 && !preview.more ? "dead letter" : "dead letters";
+  // A complete count is confirmed by its ids: a record that arrives meanwhile was not counted,
+  // and stays. Past the server's scan there are no ids to send, so the filter decides.
+  const ids = preview.more ? null : preview.ids;
+  const text = ids
+    ? `They match ${describeFilter(filter)}; only these are deleted. This cannot be undone.`
+    : `At least ${count(preview.matched)} match ${describeFilter(filter)} (counting stopped there). ` +
+      "Every record that matches when you confirm is deleted, however many. This cannot be undone.";
+  const parts = ids ? chunks(ids, IDS_PER_REQUEST) : [null];
+  let next = 0; // a second try after an error goes on from the part that failed
+  let purged = 0;
   page.operate({
     title: `Purge ${matched} ${noun} for good?`,
-    text: `They match ${describeFilter(filter)}. This cannot be undone.`,
+    text,
     label: `Purge ${matched}`,
     danger: true,
     what: "purge dead letters",
-    run: (bearer, { reason }) => page.send("POST", "dlq/purge", { body: { ...filter, confirm: true, ...(reason ? { reason } : {}) }, bearer }),
+    run: async (bearer, { reason }) => {
+      for (; next < parts.length; next += 1) {
+        const body = { ...filter, confirm: true, ...(parts[next] ? { ids: parts[next] } : {}), ...(reason ? { reason } : {}) };
+        purged += (await page.send("POST", "dlq/purge", { body, bearer })).count;
+      }
+      return { count: purged };
+    },
     done: (result) => {
       page.toast(`${count(result.count)} dead letters purged.`, "pass");
       hideLetter();
       page.reload();
     },
   });
+}
+
+function chunks(list, size) {
+  const out = [];
+  for (let start = 0; start < list.length; start += size) out.push(list.slice(start, start + size));
+  return out;
 }
 
 export const dlqPanel = {
