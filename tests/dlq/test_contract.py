@@ -73,7 +73,7 @@ def test_duplicate_key_keeps_one_record(make_dlq) -> None:
 
 
 def test_large_keyed_batch_with_headers_round_trips(make_dlq) -> None:
-    """A batch big enough for Redis's template copies keeps each record's key, the shared
+    """A batch (one hash on Redis until its records change) keeps each record's key, the shared
     headers and error, and still finds duplicates (stored and within the batch)."""
     dlq = make_dlq()
     stored = dlq.add({"v": -1}, error=ERROR, key="k3")

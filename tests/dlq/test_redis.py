@@ -47,25 +47,33 @@ def test_oldest_pending_skips_finished_ranges(make_dlq, clock) -> None:
     assert dlq.backend.client.zcard(f"{dlq.backend.base}:waiting") == 1
 
 
-def test_batch_records_equal_single_records_whichever_way_they_are_written(make_dlq) -> None:
-    """A batch's records are copies of one template hash plus their payload; when a copy is
-    refused (here: a stray key where the third record goes) the rest are written field by field.
-    Every way gives the same fields as a record added on its own, and no template is left."""
+def test_a_batch_is_one_hash_until_its_records_change(make_dlq) -> None:
+    """A batch's records live in one hash (Redis keys grow per batch, not per record); a
+    record an action changes moves to a hash of its own with the fields of a record added
+    alone; the batch hash goes when its last record left."""
     dlq = make_dlq()
     client, base = dlq.backend.client, dlq.backend.base
-    alone = client.hgetall(f"{base}:m:{dlq.add({'n': 0}, error=ERROR, queue='q')}")
-    copied = dlq.add_many([{"n": i} for i in range(6)], error=ERROR, queue="q")
-    next_id = int(copied[-1]) + 1
-    client.hset(f"{base}:m:{next_id + 2}", "stray", "1")  # COPY refuses an existing key
-    fallback = dlq.add_many([{"n": i} for i in range(6)], error=ERROR, queue="q")
-    assert [int(i) for i in fallback] == list(range(next_id, next_id + 6))
+    alone = client.hgetall(f"{base}:m:{dlq.add({'n': 0}, error=ERROR, queue='q', key='a')}")
+    before = len(list(client.scan_iter(f"{base}*", count=1000)))
+    ids = dlq.add_many(
+        [{"n": i} for i in range(500)], error=ERROR, queue="q", keys=[None, "b", *[None] * 498]
+    )
+    assert len(list(client.scan_iter(f"{base}*", count=1000))) == before + 1
+    batch = f"{base}:b:{ids[0]}"
+    assert int(client.hget(batch, "#")) == 500
+    assert [dlq.get(id).payload for id in ids[:3]] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert (dlq.get(ids[1]).key, dlq.get(ids[0]).key) == ("b", None)
 
-    def shape(id: str) -> dict[bytes, bytes]:
-        fields = client.hgetall(f"{base}:m:{id}")
-        fields.pop(b"stray", None)
-        return {k: v for k, v in fields.items() if k != b"p"}
+    def shape(fields: dict[bytes, bytes]) -> dict[bytes, bytes]:
+        return {k: v for k, v in fields.items() if k not in (b"p", b"k", b"u", b"n")}
 
-    expected = {k: v for k, v in alone.items() if k != b"p"}
-    assert all(shape(id) == expected for id in copied + fallback)
-    assert [dlq.get(id).payload for id in fallback] == [{"n": i} for i in range(6)]
-    assert not client.exists(f"{base}:template")
+    dlq.retry(ids[1])  # requeue: the record leaves the batch
+    own = client.hgetall(f"{base}:m:{ids[1]}")
+    assert shape(own) == shape(alone)
+    assert (own[b"p"], own[b"k"]) == (b'{"n":1}', b"b")
+    assert int(client.hget(batch, "#")) == 499
+    assert not client.hexists(batch, ids[1])
+    assert dlq.add({"again": 1}, error=ERROR, key="b") == ids[1]  # its key still points at it
+    assert dlq.purge(Filter(ids=tuple(ids))) == 500
+    assert not client.exists(batch)
+    assert dlq.stats().total == 1

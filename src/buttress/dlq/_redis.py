@@ -1,6 +1,7 @@
 """``redis://...``: dead letters shared by a fleet, on Redis Streams with a consumer group.
 
-Each record is a hash; a pending record waits in its queue's schedule (a sorted set by due
+Each record is a hash (a batch's records share one until a script changes one of them: see
+``_lua/_dlq.lua``); a pending record waits in its queue's schedule (a sorted set by due
 time); when due, a worker's ``take`` script moves it into the queue's stream and reads it
 through the consumer group ``workers``, so it sits in that worker's pending-entry list while
 leased. Entries a worker held past the lease (it died) are reclaimed with ``XAUTOCLAIM``. The
@@ -209,20 +210,19 @@ class RedisBackend:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def _fetch(self, ids: Sequence[str]) -> builtins.list[DeadLetter]:
-        with self._store.guard("dlq get"):
-            pipe = self.client.pipeline(transaction=False)
-            for id in ids:
-                pipe.hgetall(self._key("m", id))
-            replies = pipe.execute()
-        out = []
-        for id, reply in zip(ids, replies, strict=True):
-            if reply:
-                flat = [b"id", id]
-                for k, v in reply.items():
-                    flat += (k, v)
-                out.append(_letter(flat).letter)
+    def _read(self, what: str, ids: Sequence[str]) -> builtins.list[Any]:
+        """The ``read`` script's answer per id (a record may be in its batch's hash)."""
+        out: builtins.list[Any] = []
+        for start in range(0, len(ids), CHUNK):
+            out += self._run("read", [what, *ids[start : start + CHUNK]])
         return out
+
+    def _fetch(self, ids: Sequence[str]) -> builtins.list[DeadLetter]:
+        return [
+            _letter([b"id", id, *flat]).letter
+            for id, flat in zip(ids, self._read("all", ids), strict=True)
+            if flat
+        ]
 
     def get(self, id: str) -> DeadLetter | None:
         """The record ``id``, or None."""
@@ -273,15 +273,7 @@ class RedisBackend:
 
     def _rows(self, ids: Sequence[str]) -> builtins.list[builtins.list[str | None]]:
         """The listing fields (queue, status, class, type, first failure) of each id."""
-        out: builtins.list[builtins.list[str | None]] = []
-        with self._store.guard("dlq list"):
-            for start in range(0, len(ids), CHUNK):
-                pipe = self.client.pipeline(transaction=False)
-                for id in ids[start : start + CHUNK]:
-                    pipe.hmget(self._key("m", id), ("q", "s", "c", "t", "f"))
-                for row in pipe.execute():
-                    out.append([None if v is None else _text(v) for v in row])
-        return out
+        return [[None if v is None else _text(v) for v in row] for row in self._read("row", ids)]
 
     def _drop_range(self, member: str) -> None:
         with self._store.guard("dlq list"):

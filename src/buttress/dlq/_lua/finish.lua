@@ -37,4 +37,5 @@ for i = 3, #ARGV, 8 do
     out[#out + 1] = 0
   end
 end
+flush()
 return out

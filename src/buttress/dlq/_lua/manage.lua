@@ -7,7 +7,7 @@ local action, now, arg = ARGV[1], ARGV[2], ARGV[3]
 local done = 0
 for i = 4, #ARGV do
   local id = ARGV[i]
-  local key = rec(id)
+  local key = split(id)
   local s, q, c, t, f, k = unpack(redis.call('HMGET', key, 's', 'q', 'c', 't', 'f', 'k'))
   if s then
     if action == 'requeue' and (s == 'pending' or s == 'parked') then
@@ -47,4 +47,5 @@ for i = 4, #ARGV do
     end
   end
 end
+flush()
 return done

@@ -8,7 +8,7 @@ for _ = 1, 100 do
   end
   local first, last = bounds(lowest[1])
   for n = first, last do
-    local s = redis.call('HGET', rec(tostring(n)), 's')
+    local s = some(tostring(n), 's')[1]
     if s == 'pending' or s == 'retrying' then
       return lowest[2]
     end

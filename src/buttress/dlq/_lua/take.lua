@@ -23,7 +23,7 @@ for _, member in ipairs(redis.call('ZRANGEBYSCORE', sched, '-inf', now, 'LIMIT',
       break
     end
     local id = tostring(n)
-    local key = rec(id)
+    local key = split(id)
     local s, x, due = unpack(redis.call('HMGET', key, 's', 'x', 'n'))
     -- Its own due time decides: a record rescheduled since has a member of its own.
     if s == 'pending' and not x and tonumber(due) <= tonumber(now) then
@@ -69,4 +69,5 @@ for _, entry in ipairs(entries) do
     redis.call('XDEL', stream, eid)
   end
 end
+flush()
 return out
